@@ -1,0 +1,149 @@
+"""The closed vocabulary the actors speak. Every message is frozen; a request that needs an
+answer carries its own reply channel, and a piece of work that another task may need to stop
+carries the `trio.CancelScope` it runs in (the requester cancels it when it stops caring)."""
+
+from __future__ import annotations
+
+import attrs
+import trio
+
+from config.model import Credential, Target
+from protocols.chat import ChatRequest
+from protocols.errors import BatonError
+from protocols.failures import UpstreamFailure
+
+# ---- edge <-> supervisor -------------------------------------------------------------------
+
+
+@attrs.frozen
+class Provenance:
+    """Who served a call and how: becomes the `x-baton-*` headers."""
+
+    provider: str | None
+    model: str | None
+    attempts: int
+    route: str
+
+    def headers(self) -> dict[str, str]:
+        headers = {"x-baton-attempts": str(self.attempts), "x-baton-route": self.route}
+        if self.provider is not None and self.model is not None:
+            headers["x-baton-provider"] = self.provider
+            headers["x-baton-model"] = self.model
+        return headers
+
+
+@attrs.frozen
+class Call:
+    request: ChatRequest
+    deadline: float
+    reply: trio.MemorySendChannel[CallEvent] = attrs.field(repr=False)
+    scope: trio.CancelScope = attrs.field(factory=trio.CancelScope, repr=False)
+
+
+@attrs.frozen
+class Completed:
+    """A whole non-streamed reply: the upstream's body bytes, passed through."""
+
+    provenance: Provenance
+    body: bytes = attrs.field(repr=False)
+
+
+@attrs.frozen
+class StreamStarted:
+    """A stream is committed to one upstream; `StreamData` follows, then an end event."""
+
+    provenance: Provenance
+
+
+@attrs.frozen
+class StreamData:
+    data: bytes = attrs.field(repr=False)  # whole SSE events, already framed
+
+
+@attrs.frozen
+class StreamEnded:
+    pass
+
+
+@attrs.frozen
+class StreamBroke:
+    """The committed upstream failed mid-stream: the edge ends the stream with an error event."""
+
+    failure: UpstreamFailure
+
+
+@attrs.frozen
+class Failed:
+    error: BatonError
+    provenance: Provenance
+
+
+CallEvent = Completed | StreamStarted | StreamData | StreamEnded | StreamBroke | Failed
+
+# ---- supervisor <-> credential pool ----------------------------------------------------------
+
+
+@attrs.frozen
+class KeyLease:
+    index: int
+    credential: Credential
+
+
+@attrs.frozen
+class NoKey:
+    """Every key is cooling for this model; `until` is when the first one frees up."""
+
+    until: float | None
+
+
+@attrs.frozen
+class Lease:
+    model: str
+    exclude: frozenset[int]
+    reply: trio.MemorySendChannel[KeyLease | NoKey] = attrs.field(repr=False)
+
+
+@attrs.frozen
+class Release:
+    index: int
+    model: str
+    failure: UpstreamFailure | None  # None: the key served (or, with served=False, was unused)
+    served: bool = True
+
+
+PoolMessage = Lease | Release
+
+# ---- supervisor <-> provider -----------------------------------------------------------------
+
+
+@attrs.frozen
+class Attempt:
+    target: Target
+    credential: Credential
+    request: ChatRequest
+    deadline: float
+    reply: trio.MemorySendChannel[AttemptEvent] = attrs.field(repr=False)
+    scope: trio.CancelScope = attrs.field(factory=trio.CancelScope, repr=False)
+
+
+@attrs.frozen
+class AttemptSucceeded:
+    body: bytes = attrs.field(repr=False)
+
+
+@attrs.frozen
+class AttemptFailed:
+    failure: UpstreamFailure
+    deadline_hit: bool = False
+
+
+@attrs.frozen
+class AttemptStreaming:
+    """The upstream's stream carries content: `first` holds every event up to and including it."""
+
+    first: bytes = attrs.field(repr=False)
+
+
+AttemptEvent = (
+    AttemptSucceeded | AttemptFailed | AttemptStreaming | StreamData | StreamEnded | StreamBroke
+)

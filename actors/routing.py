@@ -1,0 +1,46 @@
+"""Which chain of targets serves a requested model name.
+
+- a virtual model: its configured chain;
+- `provider/model` of a configured provider that serves that model: just that target;
+- a bare model name that providers list: every provider listing it, by priority.
+Anything else is unknown (404 `model_not_found`).
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from config.model import Config, Target
+
+
+@attrs.frozen
+class Router:
+    config: Config
+
+    def chain_for(self, model: str) -> tuple[Target, ...] | None:
+        virtual = self.config.virtual_models.get(model)
+        if virtual is not None:
+            return virtual.chain
+        provider_name, slash, provider_model = model.partition("/")
+        provider = self.config.providers.get(provider_name) if slash else None
+        if provider is not None and provider_model and provider.serves(provider_model):
+            return (Target(provider_name, provider_model),)
+        listing = sorted(
+            (p for p in self.config.providers.values() if model in p.listed_models),
+            key=lambda p: p.priority,
+        )
+        if listing:
+            return tuple(Target(p.name, model) for p in listing)
+        return None
+
+    def model_ids(self) -> list[str]:
+        """Every id `GET /v1/models` lists: virtual models first, then `provider/model`."""
+        ids = list(self.config.virtual_models)
+        for provider in self.config.providers.values():
+            ids.extend(f"{provider.name}/{model}" for model in provider.listed_models)
+        return ids
+
+    def owner_of(self, model_id: str) -> str:
+        if model_id in self.config.virtual_models:
+            return "baton"
+        return model_id.partition("/")[0]

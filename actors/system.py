@@ -1,0 +1,45 @@
+"""Starts the actor system for one configuration and hands the edge what it needs."""
+
+from __future__ import annotations
+
+import attrs
+import trio
+
+from actors.credentials import CredentialPool
+from actors.keypool import KeyPool
+from actors.provider import ProviderActor
+from actors.routing import Router
+from actors.supervisor import Supervisor
+from config.model import Config
+
+
+@attrs.define
+class ActorSystem:
+    config: Config
+    router: Router
+    supervisor: Supervisor
+    ready: trio.Event = attrs.field(factory=trio.Event)
+
+    @classmethod
+    async def start(cls, nursery: trio.Nursery, config: Config) -> ActorSystem:
+        """Start every actor under `nursery`; returns once all of them are running."""
+        router = Router(config)
+        pools = {
+            name: CredentialPool(
+                KeyPool(provider.keys, provider.rotation, provider.max_concurrent_per_key)
+            )
+            for name, provider in config.providers.items()
+        }
+        providers = {
+            name: ProviderActor(provider, config.timeouts)
+            for name, provider in config.providers.items()
+        }
+        for pool in pools.values():
+            await nursery.start(pool.run)
+        for provider in providers.values():
+            await nursery.start(provider.run)
+        supervisor = Supervisor(router, pools, providers)
+        await nursery.start(supervisor.run)
+        system = cls(config, router, supervisor)
+        system.ready.set()
+        return system

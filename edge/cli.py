@@ -1,0 +1,138 @@
+"""The `baton` command: serve, check, demo."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from pathlib import Path
+
+import trio
+from loguru import logger
+
+import config as baton_config
+from edge import logs
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "baton"
+
+
+def resolve_data_dir(flag: str | None) -> Path:
+    return Path(flag or os.environ.get("BATON_DATA_DIR") or default_data_dir()).expanduser()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="baton", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the gateway")
+    serve.add_argument(
+        "--config",
+        type=Path,
+        help="YAML config (default: ./baton.yaml, else "
+        "built-in providers enabled by <NAME>_API_KEY variables)",
+    )
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument(
+        "--data-dir", help=f"state directory (default: $BATON_DATA_DIR, else {default_data_dir()})"
+    )
+    serve.add_argument("--workers", type=int, default=1, help="processes sharing the port")
+    serve.add_argument("--log-level", default="INFO")
+
+    check = commands.add_parser("check", help="validate a config and show what it resolves to")
+    check.add_argument("--config", type=Path)
+
+    demo = commands.add_parser("demo", help="simulated upstreams + the gateway, no keys needed")
+    demo.add_argument("--port", type=int, default=8080)
+    demo.add_argument(
+        "--once", action="store_true", help="show the failover walk-through, then exit"
+    )
+    demo.add_argument("--log-level", default="WARNING")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "check":
+        return _check(args)
+    if args.command == "demo":
+        from edge.demo import run_demo
+
+        logs.configure(args.log_level)
+        return trio.run(run_demo, args.port, args.once)
+    return _serve(args)
+
+
+def _load(path: Path | None) -> baton_config.Loaded | None:
+    try:
+        return baton_config.load(path)
+    except baton_config.ConfigError as error:
+        print(f"baton: the configuration has problems:\n{error}", file=sys.stderr)
+        return None
+    except OSError as error:
+        print(f"baton: cannot read the configuration: {error}", file=sys.stderr)
+        return None
+
+
+def _check(args: argparse.Namespace) -> int:
+    loaded = _load(args.config)
+    if loaded is None:
+        return 1
+    print(baton_config.describe(loaded))
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    logs.configure(args.log_level)
+    loaded = _load(args.config)
+    if loaded is None:
+        return 1
+    for warning in loaded.warnings:
+        logger.warning(warning)
+    if loaded.config.server.open:
+        logger.warning(
+            "NO CLIENT KEYS CONFIGURED: anyone who can reach {}:{} can use every "
+            "provider key. Set server.api_keys.",
+            args.host,
+            args.port,
+        )
+    data_dir = resolve_data_dir(args.data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if args.workers > 1:
+        from edge.workers import run_workers
+
+        return run_workers(args, data_dir)
+    trio.run(_serve_until_signal, loaded.config, args.host, args.port)
+    return 0
+
+
+async def _serve_until_signal(config: baton_config.Config, host: str, port: int) -> None:
+    from edge.server import serve
+
+    stop = trio.Event()
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+            binds = await nursery.start(
+                lambda task_status: serve(
+                    config,
+                    host=host,
+                    port=port,
+                    shutdown_trigger=stop.wait,
+                    task_status=task_status,
+                )
+            )
+            logger.info("baton is serving on {}", ", ".join(f"{bind}/v1" for bind in binds))
+            async for signum in signals:
+                logger.info(
+                    "{} received: finishing open calls, then stopping", signal.Signals(signum).name
+                )
+                stop.set()
+                break
+
+
+if __name__ == "__main__":
+    sys.exit(main())

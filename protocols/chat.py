@@ -1,0 +1,157 @@
+"""Chat Completions: the checks baton makes on requests and on upstream replies.
+
+baton forwards Chat requests nearly untouched: unknown fields pass through, only `model` is
+rewritten per candidate. So this module validates just what routing needs (`model`, `messages`,
+`stream`), and reads upstream replies just enough to know whether they are whole:
+- a non-streamed reply must be a JSON object with a `choices` list;
+- a streamed chunk must be a JSON object; it carries content once any choice's delta has text,
+  reasoning, a refusal or a tool call, or a finish reason. Until then a candidate can still be
+  abandoned for the next one without the client ever seeing it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from protocols import jsoncodec
+from protocols.errors import BadRequest
+from protocols.failures import FailureClass, UpstreamFailure, classify_error_object
+
+_CONTENT_FIELDS = ("content", "reasoning_content", "reasoning", "refusal")
+
+
+@attrs.frozen
+class ChatRequest:
+    payload: dict[str, Any] = attrs.field(repr=False)
+    model: str
+    stream: bool
+    include_usage: bool
+
+    @classmethod
+    def from_body(cls, body: bytes) -> ChatRequest:
+        payload = parse_json_object(body)
+        model = payload.get("model")
+        if model is None:
+            raise BadRequest(
+                "you must provide a model parameter",
+                param="model",
+                code="missing_required_parameter",
+            )
+        if not isinstance(model, str) or not model.strip():
+            raise BadRequest(
+                "'model' must be a non-empty string", param="model", code="invalid_type"
+            )
+        messages = payload.get("messages")
+        if messages is None:
+            raise BadRequest(
+                "'messages' is a required property",
+                param="messages",
+                code="missing_required_parameter",
+            )
+        if not isinstance(messages, list) or not messages:
+            raise BadRequest(
+                "'messages' must be a non-empty array", param="messages", code="invalid_type"
+            )
+        for index, message in enumerate(messages):
+            if not isinstance(message, dict):
+                raise BadRequest(
+                    f"'messages[{index}]' must be an object",
+                    param=f"messages[{index}]",
+                    code="invalid_type",
+                )
+        stream = payload.get("stream", False)
+        if stream is None:
+            stream = False
+        if not isinstance(stream, bool):
+            raise BadRequest("'stream' must be a boolean", param="stream", code="invalid_type")
+        options = payload.get("stream_options")
+        include_usage = bool(stream and isinstance(options, dict) and options.get("include_usage"))
+        return cls(payload=payload, model=model, stream=stream, include_usage=include_usage)
+
+    def body_for(self, model: str) -> bytes:
+        """The upstream request body: the client's fields, with `model` set to the candidate's."""
+        if model == self.model:
+            return jsoncodec.dumps(self.payload)
+        return jsoncodec.dumps({**self.payload, "model": model})
+
+
+def parse_json_object(body: bytes) -> dict[str, Any]:
+    if not body.strip():
+        raise BadRequest("the request body is empty; expected a JSON object")
+    try:
+        payload = jsoncodec.loads(body)
+    except UnicodeDecodeError:
+        raise BadRequest("the request body is not valid UTF-8") from None
+    except ValueError as exc:
+        raise BadRequest(f"the request body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise BadRequest("the request body is nested too deeply") from None
+    if not isinstance(payload, dict):
+        raise BadRequest("the request body must be a JSON object")
+    return payload
+
+
+@attrs.frozen
+class ChunkInfo:
+    content: bool
+    finish_reason: str | None = None
+    error: UpstreamFailure | None = None
+
+
+def inspect_chunk(data: str) -> ChunkInfo:
+    """Read one `data:` payload of an upstream stream. Raises ValueError if it is not a chunk."""
+    chunk = jsoncodec.loads(data)
+    if not isinstance(chunk, dict):
+        raise ValueError("a stream chunk must be a JSON object")
+    error = chunk.get("error")
+    if error is not None:
+        error_object = error if isinstance(error, dict) else {"message": str(error)}
+        return ChunkInfo(content=False, error=classify_error_object(error_object))
+    choices = chunk.get("choices")
+    if choices is None:
+        if "usage" in chunk:
+            return ChunkInfo(content=False)
+        raise ValueError("a stream chunk has neither choices nor usage")
+    if not isinstance(choices, list):
+        raise ValueError("'choices' of a stream chunk must be an array")
+    content = False
+    finish_reason = None
+    for choice in choices:
+        if not isinstance(choice, dict):
+            raise ValueError("a choice of a stream chunk must be an object")
+        reason = choice.get("finish_reason")
+        if reason:
+            finish_reason = str(reason)
+            content = True
+        delta = choice.get("delta")
+        if isinstance(delta, dict) and not content:
+            content = bool(delta.get("tool_calls") or delta.get("function_call")) or any(
+                isinstance(delta.get(name), str) and delta.get(name) for name in _CONTENT_FIELDS
+            )
+    return ChunkInfo(content=content, finish_reason=finish_reason)
+
+
+def check_completion(body: bytes) -> UpstreamFailure | None:
+    """None if a 200 body is a chat completion; otherwise what is wrong with it."""
+    try:
+        reply = jsoncodec.loads(body)
+    except ValueError:
+        return UpstreamFailure(
+            FailureClass.MALFORMED, "upstream returned a body that is not JSON", status=200
+        )
+    if not isinstance(reply, dict):
+        return UpstreamFailure(
+            FailureClass.MALFORMED, "upstream returned JSON that is not an object", status=200
+        )
+    if reply.get("error") is not None and not reply.get("choices"):
+        error = reply["error"]
+        return classify_error_object(
+            error if isinstance(error, dict) else {"message": str(error)}, status=200
+        )
+    if not isinstance(reply.get("choices"), list):
+        return UpstreamFailure(
+            FailureClass.MALFORMED, "upstream reply has no 'choices' array", status=200
+        )
+    return None

@@ -1,0 +1,172 @@
+"""What went wrong with one upstream attempt, and what that means for the rest of the call.
+
+Every upstream failure is mapped here, once, into a `FailureClass`. The class alone decides
+what the supervisor does next:
+
+| class           | from                                        | key cooled | next key | next candidate |
+|-----------------|---------------------------------------------|------------|----------|----------------|
+| rate_limit      | 429, 402, quota/rate codes in an error body | yes        | yes      | yes            |
+| auth            | 401, 403                                    | yes        | yes      | yes            |
+| server          | 5xx, an error body with no better class     | no         | no       | yes            |
+| timeout         | connect/first-byte/idle timeouts, 408       | no         | no       | yes            |
+| connect         | refused, reset or cut before any reply      | no         | no       | yes            |
+| malformed       | a 200 that is not the protocol              | no         | no       | yes            |
+| not_found       | 404: this upstream lacks the model          | no         | no       | yes            |
+| context_length  | 400/413 about context or token size         | no         | no       | yes            |
+| caller          | other 4xx (400, 413, 415, 422, ...)         | no         | no       | no: to client  |
+
+An upstream 413 that speaks of tokens is a context/size limit of that provider (Groq answers
+413 for prompts over its per-minute token budget), which another candidate may not share.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from protocols import jsoncodec
+from protocols.ratelimit_headers import retry_after_seconds
+
+
+class FailureClass(enum.Enum):
+    RATE_LIMIT = "rate_limit"
+    AUTH = "auth"
+    SERVER = "server"
+    TIMEOUT = "timeout"
+    CONNECT = "connect"
+    MALFORMED = "malformed"
+    NOT_FOUND = "not_found"
+    CONTEXT_LENGTH = "context_length"
+    CALLER = "caller"
+
+    @property
+    def cools_key(self) -> bool:
+        return self in (FailureClass.RATE_LIMIT, FailureClass.AUTH)
+
+    @property
+    def tries_next_key(self) -> bool:
+        return self.cools_key
+
+    @property
+    def returns_to_caller(self) -> bool:
+        return self is FailureClass.CALLER
+
+
+@attrs.frozen
+class UpstreamFailure:
+    """One failed attempt. `message` is safe to show: callers scrub secrets before building it."""
+
+    failure: FailureClass
+    message: str
+    status: int | None = None
+    code: str | None = None
+    type: str | None = None
+    param: str | None = None
+    retry_after: float | None = None
+
+    @property
+    def trail_mark(self) -> str:
+        """How the attempt shows in `x-baton-route`: the status, else the class."""
+        return str(self.status) if self.status is not None else self.failure.value
+
+
+_CONTEXT_PATTERN = re.compile(
+    r"context[ _](length|window)|maximum context|too many tokens|prompt is too long|"
+    r"input is too long|reduce the length|token limit|exceeds? the (model'?s? )?(maximum|limit)",
+    re.IGNORECASE,
+)
+_RATE_CODES = ("rate_limit", "ratelimit", "quota", "too_many_requests", "resource_exhausted")
+
+
+def classify_response(
+    status: int, body: bytes, headers: Mapping[str, str], *, now: float
+) -> UpstreamFailure:
+    """Classify a non-2xx upstream reply. `headers` must look up names case-insensitively."""
+    error = _error_object(body)
+    message = _message(error, status)
+    code = _str_field(error, "code")
+    type_ = _str_field(error, "type")
+    param = _str_field(error, "param")
+    retry_after = retry_after_seconds(headers, now=now)
+    failure = _class_for(status, message, code, type_)
+    return UpstreamFailure(
+        failure,
+        message,
+        status=status,
+        code=code,
+        type=type_,
+        param=param,
+        retry_after=retry_after,
+    )
+
+
+def classify_error_object(
+    error: Mapping[str, Any], *, status: int | None = None
+) -> UpstreamFailure:
+    """An `{"error": ...}` object met where a success was expected (a 200 body, a stream event)."""
+    message = _message(error, status)
+    code = _str_field(error, "code")
+    type_ = _str_field(error, "type")
+    failure = FailureClass.SERVER
+    text = f"{code or ''} {type_ or ''}".lower()
+    if any(mark in text for mark in _RATE_CODES):
+        failure = FailureClass.RATE_LIMIT
+    elif "context_length" in text or _CONTEXT_PATTERN.search(message):
+        failure = FailureClass.CONTEXT_LENGTH
+    return UpstreamFailure(failure, message, status=status, code=code, type=type_)
+
+
+def _class_for(status: int, message: str, code: str | None, type_: str | None) -> FailureClass:
+    text = f"{code or ''} {type_ or ''}".lower()
+    if status in (429, 402):
+        return FailureClass.RATE_LIMIT
+    if status in (401, 403):
+        return FailureClass.AUTH
+    if status == 404:
+        return FailureClass.NOT_FOUND
+    if status == 408:
+        return FailureClass.TIMEOUT
+    if status >= 500:
+        return FailureClass.SERVER
+    if status in (400, 413) and (
+        "context_length" in text
+        or _CONTEXT_PATTERN.search(message)
+        or (status == 413 and "token" in message.lower())
+    ):
+        return FailureClass.CONTEXT_LENGTH
+    if any(mark in text for mark in _RATE_CODES):
+        return FailureClass.RATE_LIMIT
+    return FailureClass.CALLER
+
+
+def _error_object(body: bytes) -> Mapping[str, Any]:
+    try:
+        parsed = jsoncodec.loads(body) if body else None
+    except ValueError:
+        return {}
+    if isinstance(parsed, list) and parsed and isinstance(parsed[0], dict):
+        parsed = parsed[0]  # Gemini's OpenAI endpoint wraps errors in a list
+    if not isinstance(parsed, dict):
+        return {}
+    error = parsed.get("error", parsed)
+    if isinstance(error, str):
+        return {"message": error}
+    return error if isinstance(error, dict) else {}
+
+
+def _str_field(error: Mapping[str, Any], name: str) -> str | None:
+    value = error.get(name)
+    if value is None:
+        return None
+    return value if isinstance(value, str) else str(value)
+
+
+def _message(error: Mapping[str, Any], status: int | None) -> str:
+    message = error.get("message")
+    if isinstance(message, str) and message.strip():
+        return message.strip()[:2000]
+    return f"upstream answered HTTP {status}" if status else "upstream reported an error"
