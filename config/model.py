@@ -106,3 +106,11 @@ class Config:
     providers: Mapping[str, ProviderConfig] = attrs.field(factory=dict)
     virtual_models: Mapping[str, VirtualModel] = attrs.field(factory=dict)
     source: str = "built-in defaults"
+
+
+@attrs.frozen
+class Loaded:
+    """A `Config` and the warnings building it produced, for the caller to show."""
+
+    config: Config
+    warnings: tuple[str, ...] = ()

@@ -3,17 +3,17 @@
 Every upstream failure is mapped here, once, into a `FailureClass`. The class alone decides
 what the supervisor does next:
 
-| class           | from                                        | key cooled | next key | next candidate |
-|-----------------|---------------------------------------------|------------|----------|----------------|
-| rate_limit      | 429, 402, quota/rate codes in an error body | yes        | yes      | yes            |
-| auth            | 401, 403                                    | yes        | yes      | yes            |
-| server          | 5xx, an error body with no better class     | no         | no       | yes            |
-| timeout         | connect/first-byte/idle timeouts, 408       | no         | no       | yes            |
-| connect         | refused, reset or cut before any reply      | no         | no       | yes            |
-| malformed       | a 200 that is not the protocol              | no         | no       | yes            |
-| not_found       | 404: this upstream lacks the model          | no         | no       | yes            |
-| context_length  | 400/413 about context or token size         | no         | no       | yes            |
-| caller          | other 4xx (400, 413, 415, 422, ...)         | no         | no       | no: to client  |
+| class          | from                                     | cools key | next key | next target |
+|----------------|------------------------------------------|-----------|----------|-------------|
+| rate_limit     | 429, 402, quota codes in an error body   | yes       | yes      | yes         |
+| auth           | 401, 403                                 | yes       | yes      | yes         |
+| server         | 5xx, an error body with no better class  | no        | no       | yes         |
+| timeout        | connect/first-byte/idle timeouts, 408    | no        | no       | yes         |
+| connect        | refused, reset or cut before any reply   | no        | no       | yes         |
+| malformed      | a 200 that is not the protocol           | no        | no       | yes         |
+| not_found      | 404: this upstream lacks the model       | no        | no       | yes         |
+| context_length | 400/413 about context or token size      | no        | no       | yes         |
+| caller         | other 4xx (400, 413, 415, 422, ...)      | no        | no       | no: client  |
 
 An upstream 413 that speaks of tokens is a context/size limit of that provider (Groq answers
 413 for prompts over its per-minute token budget), which another candidate may not share.
