@@ -7,12 +7,26 @@ environment. Everything is immutable so actors can share one `Config` without co
 from __future__ import annotations
 
 from collections.abc import Mapping
+from urllib.parse import urlsplit, urlunsplit
 
 import attrs
 
 ROTATIONS = ("balanced", "sequential")
 PROVIDER_KINDS = ("openai",)
 ANY_MODEL = "*"
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password and query string hidden: either may carry a credential."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<malformed URL>"
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "***@" + netloc.rpartition("@")[2]
+    query = "***" if parts.query else ""
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 @attrs.frozen
@@ -52,7 +66,8 @@ class Credential:
 @attrs.frozen
 class ProviderConfig:
     name: str
-    base_url: str
+    # A URL may carry a password or a token in its query: the repr masks both.
+    base_url: str = attrs.field(repr=lambda url: repr(redact_url(url)))
     keys: tuple[Credential, ...]
     kind: str = "openai"
     models: tuple[str, ...] = (ANY_MODEL,)

@@ -1,0 +1,69 @@
+"""The human-readable summary `baton check` prints. It shows no secret: client keys are
+counted, upstream keys are named by alias, header values are hidden, and any password or
+query string in a base URL is masked."""
+
+from __future__ import annotations
+
+from config.model import Config, Loaded, ProviderConfig, Timeouts, VirtualModel, redact_url
+
+
+def describe(loaded: Loaded) -> str:
+    config = loaded.config
+    lines = [f"source: {config.source}", _server(config), _timeouts(config.timeouts)]
+    lines.append(f"providers ({len(config.providers)}):")
+    lines.extend(line for p in config.providers.values() for line in _provider(p))
+    if not config.providers:
+        lines.append("  (none)")
+    lines.append(f"virtual models ({len(config.virtual_models)}):")
+    lines.extend(_virtual_model(v) for v in config.virtual_models.values())
+    if not config.virtual_models:
+        lines.append("  (none)")
+    lines.append(f"warnings ({len(loaded.warnings)}):")
+    lines.extend(f"  - {warning}" for warning in loaded.warnings)
+    return "\n".join(lines) + "\n"
+
+
+def _server(config: Config) -> str:
+    server = config.server
+    if server.open:
+        access = "OPEN: no client keys, anyone who can reach the port may call"
+    else:
+        count = len(server.api_keys)
+        access = f"{count} client key{'' if count == 1 else 's'}"
+    return f"server: {access}; request bodies up to {server.max_body_bytes} bytes"
+
+
+def _timeouts(timeouts: Timeouts) -> str:
+    return (
+        f"timeouts: connect {timeouts.connect:g}s, first byte {timeouts.first_byte:g}s,"
+        f" idle {timeouts.idle:g}s, total {timeouts.total:g}s"
+    )
+
+
+def _provider(provider: ProviderConfig) -> list[str]:
+    if provider.passes_any_model:
+        listed = ", ".join(provider.listed_models)
+        models = "* (any model passed through)" + (f", also listing {listed}" if listed else "")
+    else:
+        models = ", ".join(provider.models)
+    concurrency = (
+        "unlimited"
+        if provider.max_concurrent_per_key is None
+        else str(provider.max_concurrent_per_key)
+    )
+    aliases = ", ".join(key.alias for key in provider.keys)
+    lines = [
+        f"  {provider.name}: {provider.kind} at {redact_url(provider.base_url)}",
+        f"    models: {models}",
+        f"    priority {provider.priority}, rotation {provider.rotation},"
+        f" concurrent requests per key: {concurrency}",
+        f"    keys ({len(provider.keys)}): {aliases}",
+    ]
+    if provider.headers:
+        lines.append(f"    extra headers: {', '.join(provider.headers)} (values hidden)")
+    return lines
+
+
+def _virtual_model(model: VirtualModel) -> str:
+    chain = " -> ".join(target.label for target in model.chain) or "(empty)"
+    return f"  {model.name}: {chain}"

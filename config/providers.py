@@ -1,0 +1,194 @@
+"""The `providers:` section: one `ProviderConfig` per upstream, with its pool of keys.
+
+Keys are the delicate part. A listed key that names an unset variable is dropped with a
+warning as long as another key remains (a pool of five still works with four); if none
+remains it is an error. Omitting `keys` means "discover them": `<NAME>_API_KEY`, then
+`<NAME>_API_KEY_1`, `_2`, ... An explicit `keys: []` means the provider needs no key at all.
+
+A key from a variable is known by the variable's name (`ALPHA_KEY_2`), a literal one by its
+position (`alpha#1`); that alias is all a message ever shows of a key.
+"""
+
+from __future__ import annotations
+
+import re
+
+from config.catalog import KNOWN_BASE_URLS
+from config.env import discover_keys, env_prefix, expand
+from config.model import ANY_MODEL, PROVIDER_KINDS, ROTATIONS, Credential, ProviderConfig
+from config.reader import Reader, child, kind
+
+FIELDS = (
+    "kind",
+    "base_url",
+    "keys",
+    "models",
+    "priority",
+    "rotation",
+    "max_concurrent_per_key",
+    "headers",
+)
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+def read_providers(
+    reader: Reader, value: object, path: str = "providers"
+) -> tuple[dict[str, ProviderConfig], tuple[str, ...]]:
+    """The providers that read cleanly, and every name declared (valid or not).
+
+    Chains are checked against the declared names, so a provider with a mistake in it does
+    not also make every chain that names it fail.
+    """
+    section = reader.mapping(value, path) or {}
+    providers: dict[str, ProviderConfig] = {}
+    for name, body in section.items():
+        provider_path = child(path, name)
+        if not _NAME.fullmatch(name):
+            reader.fail(
+                provider_path,
+                "a provider name may only contain letters, digits, '.', '_' and '-'",
+            )
+            continue
+        provider = read_provider(reader, name, body, provider_path)
+        if provider is not None:
+            providers[name] = provider
+    return providers, tuple(section)
+
+
+def read_provider(reader: Reader, name: str, value: object, path: str) -> ProviderConfig | None:
+    before = len(reader.problems)
+    fields = reader.mapping(value, path, allowed=FIELDS)
+    if fields is None:
+        return None
+    fields = {key: item for key, item in fields.items() if item is not None}
+
+    kind_ = reader.choice(fields.get("kind", "openai"), child(path, "kind"), PROVIDER_KINDS)
+    if "base_url" in fields:
+        base_url = reader.url(fields["base_url"], child(path, "base_url"))
+    else:
+        base_url = KNOWN_BASE_URLS.get(name)
+        if base_url is None:
+            reader.fail(child(path, "base_url"), "is required")
+    keys = read_keys(reader, name, fields.get("keys"), child(path, "keys"))
+    models = _models(reader, fields.get("models"), child(path, "models"))
+    priority = reader.integer(fields.get("priority", 100), child(path, "priority"))
+    rotation = reader.choice(fields.get("rotation", "balanced"), child(path, "rotation"), ROTATIONS)
+    concurrency = None
+    if "max_concurrent_per_key" in fields:
+        concurrency = reader.integer(
+            fields["max_concurrent_per_key"], child(path, "max_concurrent_per_key"), minimum=1
+        )
+    headers = _headers(reader, fields.get("headers"), child(path, "headers"))
+
+    if len(reader.problems) > before:
+        return None
+    assert kind_ and base_url and keys and models and priority is not None and rotation
+    assert headers is not None
+    return ProviderConfig(
+        name=name,
+        base_url=base_url,
+        keys=keys,
+        kind=kind_,
+        models=models,
+        priority=priority,
+        rotation=rotation,
+        max_concurrent_per_key=concurrency,
+        headers=headers,
+    )
+
+
+def read_keys(
+    reader: Reader, provider: str, value: object, path: str
+) -> tuple[Credential, ...] | None:
+    if value is None:
+        found = discovered_credentials(reader, provider, path)
+        if not found:
+            reader.fail(path, f"no keys given and {env_prefix(provider)}_API_KEY is not set")
+            return None
+        return found
+    items = reader.items(value, path, secret=True)
+    if items is None:
+        return None
+    if not items:
+        return (Credential.anonymous(),)
+
+    candidates: list[tuple[str, str, str]] = []
+    unavailable: list[tuple[str, str]] = []
+    for index, item in enumerate(items):
+        item_path = f"{path}[{index}]"
+        if not isinstance(item, str):
+            reader.fail(item_path, f"expected a string, got {kind(item)}")
+            continue
+        result = expand(item, reader.env)
+        secret = result.value.strip()
+        if result.missing:
+            unavailable.extend((item_path, f"{name} is not set") for name in result.missing)
+        elif not secret and result.variable:
+            unavailable.append((item_path, f"{result.variable} is empty"))
+        elif not secret:
+            reader.fail(item_path, "empty key")
+        else:
+            alias = result.variable or f"{provider}#{index + 1}"
+            candidates.append((item_path, alias, secret))
+
+    for item_path, message in unavailable:
+        if candidates:
+            reader.warn(item_path, f"{message}; key dropped")
+        else:
+            reader.fail(item_path, message)
+    return _unique(reader, candidates) if candidates else None
+
+
+def discovered_credentials(reader: Reader, provider: str, path: str) -> tuple[Credential, ...]:
+    """Keys from `<NAME>_API_KEY[_N]`, each known by its variable's name; maybe none."""
+    found = discover_keys(env_prefix(provider), reader.env)
+    return _unique(reader, [(path, variable, secret) for variable, secret in found])
+
+
+def _unique(reader: Reader, candidates: list[tuple[str, str, str]]) -> tuple[Credential, ...]:
+    """One credential per distinct secret: a key listed twice would double its share."""
+    aliases: dict[str, str] = {}
+    for path, alias, secret in candidates:
+        if secret in aliases:
+            reader.warn(path, f"{alias} is the same key as {aliases[secret]}; dropped")
+        else:
+            aliases[secret] = alias
+    return tuple(Credential(alias=alias, secret=secret) for secret, alias in aliases.items())
+
+
+def _models(reader: Reader, value: object, path: str) -> tuple[str, ...] | None:
+    if value is None:
+        return (ANY_MODEL,)
+    items = reader.items(value, path)
+    if items is None:
+        return None
+    if not items:
+        reader.fail(path, f"list at least one model, or {ANY_MODEL!r} for any")
+        return None
+    models: list[str] = []
+    for index, item in enumerate(items):
+        text = reader.text(item, f"{path}[{index}]")
+        if text is not None and not text.strip():
+            reader.fail(f"{path}[{index}]", "empty model name")
+        elif text is not None and text.strip() not in models:
+            models.append(text.strip())
+    return tuple(models)
+
+
+def _headers(reader: Reader, value: object, path: str) -> dict[str, str] | None:
+    fields = reader.mapping(value, path)
+    if fields is None:
+        return None
+    headers: dict[str, str] = {}
+    for name, raw in fields.items():
+        header_path = child(path, name)
+        if not _HEADER_NAME.fullmatch(name):
+            reader.fail(header_path, "not a valid header name")
+        # Header values may be credentials: never quote them.
+        text = reader.text(raw, header_path, secret=True)
+        if text is not None and ("\r" in text or "\n" in text):
+            reader.fail(header_path, "a header value may not contain a line break")
+        elif text is not None:
+            headers[name] = text
+    return headers
