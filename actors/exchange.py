@@ -17,6 +17,7 @@ as they arrive, batched per network read, and a failure becomes `StreamBroke`.
 from __future__ import annotations
 
 import time
+from contextlib import aclosing
 
 import attrs
 import httpx
@@ -36,6 +37,9 @@ from protocols import sse
 from protocols.chat import check_completion, inspect_chunk
 from protocols.failures import FailureClass, UpstreamFailure, classify_response
 from protocols.redact import scrub
+
+
+_DRAIN_LIMIT = 1.0  # seconds to wait for the end of a body after its [DONE]
 
 
 @attrs.define
@@ -123,48 +127,54 @@ async def _stream(
         decoder = sse.SSEDecoder()
         held = bytearray()
         finished = done = False
-        chunks = response.aiter_raw()
         wait_until = trio.current_time() + timeouts.first_byte
-        while not done:
-            with trio.move_on_at(wait_until) as silence:
-                try:
-                    raw = await chunks.__anext__()
-                except StopAsyncIteration:
-                    break
-            if silence.cancelled_caught:
-                started = bool(held) or progress.committed
-                phase = "after it started" if started else "before its first event"
-                limit = timeouts.idle if started else timeouts.first_byte
-                raise _failure(
-                    FailureClass.TIMEOUT,
-                    f"upstream stream stalled {phase} (no data for {limit:g}s)",
-                )
-            batch = bytearray()
-            for event in decoder.feed(raw):
-                if event.data == "[DONE]":
-                    done = True
-                    break
-                try:
-                    info = inspect_chunk(event.data)
-                except ValueError as exc:
+        async with aclosing(response.aiter_raw()) as chunks:
+            while True:
+                with trio.move_on_at(wait_until) as silence:
+                    try:
+                        raw = await chunks.__anext__()
+                    except StopAsyncIteration:
+                        break
+                if silence.cancelled_caught and done:
+                    break  # [DONE] came but the body did not end: let it go
+                if silence.cancelled_caught:
+                    started = bool(held) or progress.committed
+                    phase = "after it started" if started else "before its first event"
+                    limit = timeouts.idle if started else timeouts.first_byte
                     raise _failure(
-                        FailureClass.MALFORMED, f"upstream sent a malformed stream event: {exc}"
-                    ) from None
-                if info.error is not None:
-                    raise _Fail(info.error)
-                finished = finished or info.finish_reason is not None
-                frame = sse.encode_data(event.data)
-                if progress.committed:
-                    batch += frame
-                else:
-                    held += frame
-                    if info.content:
-                        progress.committed = True
-                        await attempt.reply.send(AttemptStreaming(bytes(held)))
-            if batch:
-                await attempt.reply.send(StreamData(bytes(batch)))
-            wait_until = trio.current_time() + timeouts.idle
+                        FailureClass.TIMEOUT,
+                        f"upstream stream stalled {phase} (no data for {limit:g}s)",
+                    )
+                if done:
+                    continue  # reading on to the end of the body keeps the connection reusable
+                batch = bytearray()
+                for event in decoder.feed(raw):
+                    if event.data == "[DONE]":
+                        done = True
+                        break
+                    try:
+                        info = inspect_chunk(event.data)
+                    except ValueError as exc:
+                        raise _failure(
+                            FailureClass.MALFORMED, f"upstream sent a malformed stream event: {exc}"
+                        ) from None
+                    if info.error is not None:
+                        raise _Fail(info.error)
+                    finished = finished or info.finish_reason is not None
+                    frame = sse.encode_data(event.data)
+                    if progress.committed:
+                        batch += frame
+                    else:
+                        held += frame
+                        if info.content:
+                            progress.committed = True
+                            await attempt.reply.send(AttemptStreaming(bytes(held)))
+                if batch:
+                    await attempt.reply.send(StreamData(bytes(batch)))
+                wait_until = trio.current_time() + (_DRAIN_LIMIT if done else timeouts.idle)
         if not done and not finished:
+            if not held and not progress.committed:
+                raise _failure(FailureClass.MALFORMED, "upstream sent no event-stream events")
             raise _failure(FailureClass.CONNECT, "upstream closed the stream before it finished")
         if not progress.committed:
             progress.committed = True

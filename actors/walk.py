@@ -101,7 +101,8 @@ class Walk:
             if lease is None:
                 return True
             if isinstance(lease, NoKey):
-                self.trail.append(f"{target.label}=cooling")
+                if not tried:  # a target already attempted shows in the trail as its failure
+                    self.trail.append(f"{target.label}=cooling")
                 if lease.until is not None:
                     self.waits.append(lease.until - trio.current_time())
                 return False

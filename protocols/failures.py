@@ -70,8 +70,10 @@ class UpstreamFailure:
 
     @property
     def trail_mark(self) -> str:
-        """How the attempt shows in `x-baton-route`: the status, else the class."""
-        return str(self.status) if self.status is not None else self.failure.value
+        """How the attempt shows in `x-baton-route`: an error status, else the class."""
+        if self.status is not None and self.status >= 300:
+            return str(self.status)
+        return self.failure.value
 
 
 _CONTEXT_PATTERN = re.compile(

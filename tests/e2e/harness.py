@@ -1,0 +1,120 @@
+"""End-to-end plumbing: simulated upstreams, a real gateway on 127.0.0.1:0, the openai client.
+
+The gateway runs in the test's own trio loop (real Hypercorn, real sockets); the official
+`openai` client, which is synchronous here, runs in a worker thread so the loop keeps serving.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import attrs
+import httpx
+import openai
+import trio
+import yaml
+
+import config as baton_config
+from edge.server import serve
+from edge.simulator import Script, Simulator
+
+CLIENT_KEY = "client-key-for-tests"
+T = TypeVar("T")
+
+
+async def in_thread(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    return await trio.to_thread.run_sync(functools.partial(function, *args, **kwargs))
+
+
+@attrs.define
+class Gateway:
+    url: str
+    upstreams: dict[str, Simulator]
+    api_key: str = CLIENT_KEY
+
+    def client(self, api_key: str | None = None, **options: Any) -> openai.OpenAI:
+        return openai.OpenAI(base_url=f"{self.url}/v1", api_key=api_key or self.api_key,
+                             max_retries=0, timeout=options.pop("timeout", 30), **options)
+
+    def http(self, **options: Any) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.url, timeout=options.pop("timeout", 30),
+                                 headers={"authorization": f"Bearer {self.api_key}"}, **options)
+
+    async def chat(self, model: str, **fields: Any) -> Any:
+        """A non-streamed call through the openai client: the raw response (headers + parse())."""
+        def run() -> Any:
+            with self.client() as client:
+                raw = client.chat.completions.with_raw_response.create(
+                    model=model,
+                    messages=fields.pop("messages", [{"role": "user", "content": "hi"}]),
+                    **fields)
+                raw.parse()
+                return raw
+
+        return await in_thread(run)
+
+    async def stream(self, model: str, **fields: Any) -> tuple[Any, list[Any]]:
+        """A streamed call: the raw response and every chunk (raises what the SDK raises)."""
+        def run() -> tuple[Any, list[Any]]:
+            with self.client() as client:
+                raw = client.chat.completions.with_raw_response.create(
+                    model=model, stream=True,
+                    messages=fields.pop("messages", [{"role": "user", "content": "hi"}]),
+                    **fields)
+                with raw.parse() as stream:
+                    return raw, list(stream)
+
+        return await in_thread(run)
+
+
+def text_of(chunks: list[Any]) -> str:
+    return "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+
+
+def gateway_config(
+    upstreams: dict[str, Simulator],
+    *,
+    virtual_models: dict[str, list[str]] | None = None,
+    keys: dict[str, list[str]] | None = None,
+    timeouts: dict[str, float] | None = None,
+    providers: dict[str, dict[str, Any]] | None = None,
+    server: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A config document over the given upstreams: provider `name` serves models m, m2 and any."""
+    keys = keys or {}
+    document: dict[str, Any] = {
+        "server": {"api_keys": [CLIENT_KEY], **(server or {})},
+        "timeouts": {"connect": 2, "first_byte": 2, "idle": 2, "total": 20, **(timeouts or {})},
+        "providers": {
+            name: {"kind": "openai", "base_url": sim.base_url,
+                   "keys": keys.get(name, [f"{name}-key"]), "models": ["*"]}
+            for name, sim in upstreams.items()
+        },
+        "virtual_models": {name: {"chain": chain} for name, chain in (virtual_models or {}).items()},
+    }
+    for name, extra in (providers or {}).items():
+        document["providers"].setdefault(name, {}).update(extra)
+    return document
+
+
+async def start_gateway(nursery: trio.Nursery, document: dict[str, Any],
+                        upstreams: dict[str, Simulator]) -> Gateway:
+    loaded = baton_config.load_text(yaml.safe_dump(document), env={}, base_dir=None)
+    binds = await nursery.start(functools.partial(serve, loaded.config, host="127.0.0.1", port=0))
+    return Gateway(url=binds[0], upstreams=upstreams)
+
+
+async def start_upstreams(nursery: trio.Nursery, **scripts: Script) -> dict[str, Simulator]:
+    upstreams = {}
+    for name, script in scripts.items():
+        sim = Simulator(script, name=name)
+        await nursery.start(sim.serve)
+        upstreams[name] = sim
+    return upstreams
+
+
+async def launch(nursery: trio.Nursery, scripts: dict[str, Script], **config: Any) -> Gateway:
+    upstreams = await start_upstreams(nursery, **scripts)
+    return await start_gateway(nursery, gateway_config(upstreams, **config), upstreams)
