@@ -8,7 +8,9 @@ from functools import partial
 
 import trio
 from hypercorn.config import Config as HypercornConfig
-from hypercorn.trio import serve as hypercorn_serve
+from hypercorn.config import Sockets
+from hypercorn.trio.run import worker_serve
+from hypercorn.utils import wrap_app
 
 from actors.system import ActorSystem
 from config.model import Config
@@ -32,18 +34,22 @@ async def serve(
     host: str = "127.0.0.1",
     port: int = 0,
     shutdown_trigger: Callable[[], Awaitable[None]] | None = None,
+    sockets: Sockets | None = None,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve until `shutdown_trigger` returns (or forever). Reports the bound URLs on start."""
+    """Serve until `shutdown_trigger` returns (or forever). Reports the bound URLs on start.
+    `sockets`, already bound and listening, are used instead of binding host:port (workers)."""
     async with trio.open_nursery() as actors:
         system = await ActorSystem.start(actors, config)
-        app = create_app(system)
+        settings = hypercorn_config(host, port)
+        app = wrap_app(create_app(system), settings.wsgi_max_body_size, "asgi")
         async with trio.open_nursery() as http:
             binds = await http.start(
                 partial(
-                    hypercorn_serve,
+                    worker_serve,
                     app,
-                    hypercorn_config(host, port),
+                    settings,
+                    sockets=sockets,
                     shutdown_trigger=shutdown_trigger or trio.sleep_forever,
                 )
             )

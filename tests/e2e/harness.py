@@ -35,21 +35,32 @@ class Gateway:
     api_key: str = CLIENT_KEY
 
     def client(self, api_key: str | None = None, **options: Any) -> openai.OpenAI:
-        return openai.OpenAI(base_url=f"{self.url}/v1", api_key=api_key or self.api_key,
-                             max_retries=0, timeout=options.pop("timeout", 30), **options)
+        return openai.OpenAI(
+            base_url=f"{self.url}/v1",
+            api_key=api_key or self.api_key,
+            max_retries=0,
+            timeout=options.pop("timeout", 30),
+            **options,
+        )
 
     def http(self, **options: Any) -> httpx.AsyncClient:
-        return httpx.AsyncClient(base_url=self.url, timeout=options.pop("timeout", 30),
-                                 headers={"authorization": f"Bearer {self.api_key}"}, **options)
+        return httpx.AsyncClient(
+            base_url=self.url,
+            timeout=options.pop("timeout", 30),
+            headers={"authorization": f"Bearer {self.api_key}"},
+            **options,
+        )
 
     async def chat(self, model: str, **fields: Any) -> Any:
         """A non-streamed call through the openai client: the raw response (headers + parse())."""
+
         def run() -> Any:
             with self.client() as client:
                 raw = client.chat.completions.with_raw_response.create(
                     model=model,
                     messages=fields.pop("messages", [{"role": "user", "content": "hi"}]),
-                    **fields)
+                    **fields,
+                )
                 raw.parse()
                 return raw
 
@@ -57,12 +68,15 @@ class Gateway:
 
     async def stream(self, model: str, **fields: Any) -> tuple[Any, list[Any]]:
         """A streamed call: the raw response and every chunk (raises what the SDK raises)."""
+
         def run() -> tuple[Any, list[Any]]:
             with self.client() as client:
                 raw = client.chat.completions.with_raw_response.create(
-                    model=model, stream=True,
+                    model=model,
+                    stream=True,
                     messages=fields.pop("messages", [{"role": "user", "content": "hi"}]),
-                    **fields)
+                    **fields,
+                )
                 with raw.parse() as stream:
                     return raw, list(stream)
 
@@ -88,19 +102,26 @@ def gateway_config(
         "server": {"api_keys": [CLIENT_KEY], **(server or {})},
         "timeouts": {"connect": 2, "first_byte": 2, "idle": 2, "total": 20, **(timeouts or {})},
         "providers": {
-            name: {"kind": "openai", "base_url": sim.base_url,
-                   "keys": keys.get(name, [f"{name}-key"]), "models": ["*"]}
+            name: {
+                "kind": "openai",
+                "base_url": sim.base_url,
+                "keys": keys.get(name, [f"{name}-key"]),
+                "models": ["*"],
+            }
             for name, sim in upstreams.items()
         },
-        "virtual_models": {name: {"chain": chain} for name, chain in (virtual_models or {}).items()},
+        "virtual_models": {
+            name: {"chain": chain} for name, chain in (virtual_models or {}).items()
+        },
     }
     for name, extra in (providers or {}).items():
         document["providers"].setdefault(name, {}).update(extra)
     return document
 
 
-async def start_gateway(nursery: trio.Nursery, document: dict[str, Any],
-                        upstreams: dict[str, Simulator]) -> Gateway:
+async def start_gateway(
+    nursery: trio.Nursery, document: dict[str, Any], upstreams: dict[str, Simulator]
+) -> Gateway:
     loaded = baton_config.load_text(yaml.safe_dump(document), env={}, base_dir=None)
     binds = await nursery.start(functools.partial(serve, loaded.config, host="127.0.0.1", port=0))
     return Gateway(url=binds[0], upstreams=upstreams)

@@ -13,8 +13,10 @@ async def test_non_streaming_fails_over_and_respects_retry_after() -> None:
         async with trio.open_nursery() as nursery:
             gateway = await launch(
                 nursery,
-                {"alpha": always(Error.rate_limited(retry_after=1)),
-                 "beta": always(Complete("served by beta"))},
+                {
+                    "alpha": always(Error.rate_limited(retry_after=1)),
+                    "beta": always(Complete("served by beta")),
+                },
                 virtual_models=CHAIN,
             )
             alpha, beta = gateway.upstreams["alpha"], gateway.upstreams["beta"]
@@ -44,8 +46,10 @@ async def test_streaming_fails_over_and_respects_retry_after() -> None:
         async with trio.open_nursery() as nursery:
             gateway = await launch(
                 nursery,
-                {"alpha": always(Error.rate_limited(retry_after=1)),
-                 "beta": always(Complete("streamed by beta", chunks=4))},
+                {
+                    "alpha": always(Error.rate_limited(retry_after=1)),
+                    "beta": always(Complete("streamed by beta", chunks=4)),
+                },
                 virtual_models=CHAIN,
             )
             alpha = gateway.upstreams["alpha"]

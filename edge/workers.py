@@ -1,0 +1,82 @@
+"""`baton serve --workers N`: N processes serving one port.
+
+The parent binds the listening socket once and starts N spawned children that inherit it, as
+Hypercorn's own multi-worker mode does; the kernel spreads connections over the processes.
+Each worker runs its own actor system, so without a shared store each holds its own cooldowns
+and key leases. SIGINT/SIGTERM to the parent ask every worker to finish its open calls.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import signal
+from functools import partial
+from multiprocessing.connection import wait
+from multiprocessing.synchronize import Event
+from pathlib import Path
+
+import trio
+from hypercorn.config import Sockets
+from loguru import logger
+
+import config as baton_config
+from edge import logs
+from edge.server import hypercorn_config, serve
+
+
+def run_workers(args: argparse.Namespace, data_dir: Path) -> int:
+    settings = hypercorn_config(args.host, args.port)
+    sockets = settings.create_sockets()
+    context = multiprocessing.get_context("spawn")
+    stop = context.Event()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # children inherit this; the parent decides
+    workers = [
+        context.Process(
+            target=_worker,
+            name=f"baton-worker-{index}",
+            args=(args.config, args.host, args.port, args.log_level, sockets, stop),
+        )
+        for index in range(args.workers)
+    ]
+    for worker in workers:
+        worker.start()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    bound = sockets.insecure_sockets[0].getsockname()
+    logger.info(
+        "baton is serving on http://{}:{}/v1 with {} workers", bound[0], bound[1], args.workers
+    )
+    wait([worker.sentinel for worker in workers])  # returns when the first worker ends
+    stop.set()
+    for worker in workers:
+        worker.join(timeout=30)
+        if worker.is_alive():
+            worker.terminate()
+    for sock in sockets.insecure_sockets:
+        sock.close()
+    return max((worker.exitcode or 0 for worker in workers), default=0)
+
+
+def _worker(
+    config_path: Path | None, host: str, port: int, log_level: str, sockets: Sockets, stop: Event
+) -> None:
+    logs.configure(log_level)
+    for sock in sockets.insecure_sockets:
+        sock.listen(hypercorn_config(host, port).backlog)
+    loaded = baton_config.load(config_path)
+    trio.run(
+        partial(
+            serve,
+            loaded.config,
+            host=host,
+            port=port,
+            sockets=sockets,
+            shutdown_trigger=partial(_wait_for, stop),
+        )
+    )
+
+
+async def _wait_for(stop: Event) -> None:
+    while not stop.is_set():
+        await trio.sleep(0.1)
