@@ -68,7 +68,8 @@ Try it (watch the x-baton-route header):
        -H "content-type: application/json" -d '{body}'
 
   python -c "from openai import OpenAI; c = OpenAI(base_url='{url}/v1', api_key='{DEMO_KEY}'); \\
-print(c.chat.completions.create(model='coding-elite', messages=[{{'role': 'user', 'content': 'hi'}}]).choices[0].message.content)"
+    r = c.chat.completions.create(model='coding-elite', \\
+    messages=[{{'role': 'user', 'content': 'hi'}}]); print(r.choices[0].message.content)"
 """
 
 

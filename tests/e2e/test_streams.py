@@ -107,7 +107,7 @@ async def test_a_stream_with_tool_calls_and_usage_passes_through_whole() -> None
     with trio.fail_after(15):
         async with trio.open_nursery() as nursery:
             gateway = await launch(nursery, {"alpha": always(reply)})
-            raw, chunks = await gateway.stream("alpha/m", stream_options={"include_usage": True})
+            _, chunks = await gateway.stream("alpha/m", stream_options={"include_usage": True})
             assert text_of(chunks) == "Let me check."
             calls: dict[int, dict[str, str]] = {}
             for chunk in chunks:

@@ -1,0 +1,55 @@
+"""Rules of the house that a reviewer should not have to check by eye."""
+
+import ast
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+IMPURE = {"trio", "httpx", "quart", "quart_trio", "hypercorn", "loguru"}
+
+
+def imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_protocols_are_pure() -> None:
+    offenders = {
+        str(path.relative_to(ROOT)): sorted(imported_modules(path) & IMPURE)
+        for path in (ROOT / "protocols").rglob("*.py")
+        if imported_modules(path) & IMPURE
+    }
+    assert offenders == {}
+
+
+def test_config_opens_no_sockets() -> None:
+    offenders = [
+        str(path)
+        for path in (ROOT / "config").rglob("*.py")
+        if imported_modules(path) & (IMPURE | {"socket"})
+    ]
+    assert offenders == []
+
+
+@pytest.mark.skipif(
+    shutil.which("ruff") is None and sys.prefix == sys.base_prefix,
+    reason="ruff is installed with the test extra",
+)
+def test_ruff_is_clean() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--quiet", str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
