@@ -17,6 +17,8 @@ from actors.provider import ProviderActor
 from actors.routing import Router
 from actors.walk import Walk
 
+_BACKSTOP_GRACE = 5.0
+
 
 @attrs.define
 class Supervisor:
@@ -39,6 +41,9 @@ class Supervisor:
                 nursery.start_soon(self._serve, call)
 
     async def _serve(self, call: Call) -> None:
+        # The walk answers by the deadline itself; this backstop ends it even if nobody ever
+        # reads its reply (an edge that was cancelled before it could).
+        call.scope.deadline = min(call.scope.deadline, call.deadline + _BACKSTOP_GRACE)
         with call.scope, call.reply:
             try:
                 await Walk(call, self.router, self.pools, self.providers).run()

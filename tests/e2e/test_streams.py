@@ -7,10 +7,23 @@ import httpx
 import openai
 import pytest
 import trio
+import trio.testing
 
 from edge.simulator import Complete, Cut, Error, Hang, Stall, always, sequence
 from protocols.sse import SSEDecoder
 from tests.e2e.harness import launch, text_of
+
+
+def count_tasks() -> int:
+    """Every live task of this trio run (gateway, simulators and test alike)."""
+    pending = [trio.lowlevel.current_root_task()]
+    count = 0
+    while pending:
+        task = pending.pop()
+        count += 1
+        pending.extend(child for nursery in task.child_nurseries for child in nursery.child_tasks)
+    return count
+
 
 CHAIN = {"vm": ["alpha/m", "beta/m"]}
 TIMEOUTS = {"first_byte": 0.5, "idle": 0.5}
@@ -135,6 +148,8 @@ async def test_a_client_leaving_mid_stream_cancels_the_upstream_and_frees_the_ke
                 providers={"alpha": {"max_concurrent_per_key": 1}},
             )
             alpha = gateway.upstreams["alpha"]
+            await trio.testing.wait_all_tasks_blocked()
+            tasks_before = count_tasks()
             async with gateway.http() as http:
                 body = {
                     "model": "alpha/m",
@@ -146,6 +161,10 @@ async def test_a_client_leaving_mid_stream_cancels_the_upstream_and_frees_the_ke
                         break  # one piece of content, then the client goes away
             await alpha.wait_for_disconnects(1)
             assert alpha.disconnects == 1
+            with trio.move_on_after(5):  # every task the call started comes to an end
+                while count_tasks() != tasks_before:
+                    await trio.sleep(0.05)
+            assert count_tasks() == tasks_before
             # the only key (max one call at a time) came back: the next call is served
             raw = await gateway.chat("alpha/m")
             assert raw.parse().choices[0].message.content == "again"
