@@ -76,6 +76,14 @@ class UpstreamFailure:
         return self.failure.value
 
 
+class UpstreamFault(Exception):
+    """Raised where an attempt fails, carrying the one `UpstreamFailure` it was mapped to."""
+
+    def __init__(self, failure: UpstreamFailure) -> None:
+        super().__init__(failure.message)
+        self.failure = failure
+
+
 _CONTEXT_PATTERN = re.compile(
     r"context[ _](length|window)|maximum context|too many tokens|prompt is too long|"
     r"input is too long|reduce the length|token limit|exceeds? the (model'?s? )?(maximum|limit)",

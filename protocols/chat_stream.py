@@ -1,0 +1,97 @@
+"""The gate a streamed Chat reply passes through on its way to the client.
+
+Upstream bytes go in as they arrive (split anywhere); out come whole, re-framed SSE events.
+The gate holds everything back until the first event with content (text, reasoning, a tool
+call or a finish reason): until then the stream can still be abandoned for another candidate
+without the client seeing a byte. It opens (`committed`) with everything held so far, then lets
+each event through. `[DONE]` is consumed, not passed on: the edge writes its own at the end.
+
+A stream is whole when it sent `[DONE]` or a finish reason. `end()` is called when the upstream
+body ends; a stream that stopped short raises `UpstreamFault` (a cut), and one that never formed
+a single event is malformed. A failure found in the same bytes as content that was let through
+does not swallow that content: `feed` returns it and keeps the failure in `fault`, which the
+caller raises once the content is on its way.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from protocols import sse
+from protocols.chat import inspect_chunk
+from protocols.failures import FailureClass, UpstreamFailure, UpstreamFault
+
+
+@attrs.define
+class ChatStreamGate:
+    committed: bool = False
+    done: bool = False  # [DONE] arrived; later bytes are ignored
+    finished: bool = False  # some choice carried a finish reason
+    _decoder: sse.SSEDecoder = attrs.field(factory=sse.SSEDecoder)
+    _held: bytearray = attrs.field(factory=bytearray)
+    fault: UpstreamFailure | None = None  # found after content was let through in one feed
+    _events: int = 0
+
+    @property
+    def started(self) -> bool:
+        """At least one event arrived (the upstream is alive, if not yet saying anything)."""
+        return self._events > 0
+
+    def feed(self, raw: bytes) -> bytes:
+        """The next upstream bytes; returns the bytes to send on now (b"" while held)."""
+        if self.done:
+            return b""
+        passed = bytearray()
+        try:
+            for event in self._decoder.feed(raw):
+                if event.data == "[DONE]":
+                    self.done = True
+                    break
+                self._events += 1
+                passed += self._take(event.data)
+        except UpstreamFault as fault:
+            if not passed:
+                raise
+            self.fault = fault.failure
+            self.done = True
+        return bytes(passed)
+
+    def _take(self, data: str) -> bytes:
+        try:
+            info = inspect_chunk(data)
+        except ValueError as exc:
+            raise UpstreamFault(
+                UpstreamFailure(
+                    FailureClass.MALFORMED, f"upstream sent a malformed stream event: {exc}"
+                )
+            ) from None
+        if info.error is not None:
+            raise UpstreamFault(info.error)
+        self.finished = self.finished or info.finish_reason is not None
+        frame = sse.encode_data(data)
+        if self.committed:
+            return frame
+        self._held += frame
+        if not info.content:
+            return b""
+        self.committed = True
+        held, self._held = bytes(self._held), bytearray()
+        return held
+
+    def end(self) -> bytes:
+        """The upstream body ended: what is still held (a reply with no content), or a fault."""
+        if self.fault is not None:
+            raise UpstreamFault(self.fault)
+        if not self.done and not self.finished:
+            if not self.started:
+                raise UpstreamFault(
+                    UpstreamFailure(FailureClass.MALFORMED, "upstream sent no event-stream events")
+                )
+            raise UpstreamFault(
+                UpstreamFailure(
+                    FailureClass.CONNECT, "upstream closed the stream before it finished"
+                )
+            )
+        self.committed = True
+        held, self._held = bytes(self._held), bytearray()
+        return held
