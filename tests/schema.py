@@ -10,7 +10,8 @@ inside it. Two things make it more than `jsonschema.validate`:
 - Parsing 3 MB of YAML takes ~1.5 s even with libyaml, so the normalised document is cached
   as JSON in the temp directory, keyed by the spec's path, size and mtime.
 
-The spec is found through $BATON_OPENAPI_SPEC, then spec/ in the repository, then /work/shared.
+The spec is found through $BATON_OPENAPI_SPEC, then ../shared/spec beside the repository
+(where CI puts it), then spec/ in the repository, then /work/shared.
 Schemas do not forbid extra properties, so a misspelt optional field passes; the validation is
 about shapes, types and required fields.
 """
@@ -34,6 +35,7 @@ import yaml
 SPEC_ENV = "BATON_OPENAPI_SPEC"
 SPEC_NAME = "openai-openapi.yaml"
 _CANDIDATES = (
+    Path(__file__).resolve().parent.parent.parent / "shared" / "spec" / SPEC_NAME,  # CI's layout
     Path(__file__).resolve().parent.parent / "spec" / SPEC_NAME,
     Path("/work/shared/spec") / SPEC_NAME,
 )
