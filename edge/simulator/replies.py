@@ -185,6 +185,7 @@ class Garbage:
     body: bytes = b"<html>oops</html>"
     status: int = 200
     content_type: str | None = None
+    headers: Mapping[str, str] = attrs.field(factory=dict, converter=_headers)
     delay: float = 0.0
 
 

@@ -5,8 +5,8 @@ Each connection is a task in the listener's nursery and serves requests one afte
 is performed while a second task watches the socket: if the client closes before the reply is
 complete (during a delay, a `Hang`, a `Stall` or a slow stream), the reply is cancelled and
 counted in `disconnects`. Nothing a client does can crash the server: protocol errors get a 400
-or a closed connection, an exception in the script becomes a 500 (and is kept in
-`errors` so a test can fail on it).
+or a closed connection, an exception in the script becomes a 500 (and is kept in `errors` so a
+test can fail on it). The bytes of each reply are written by `edge.simulator.perform`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import functools
 import itertools
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -23,17 +23,15 @@ import attrs
 import h11
 import trio
 
-from edge.simulator import payloads
+from edge.simulator import payloads, perform
 from edge.simulator.replies import (
     Complete,
-    Cut,
     Error,
     Garbage,
     Hang,
     Reply,
     Script,
     SimRequest,
-    Stall,
     always,
     error_envelope,
 )
@@ -41,13 +39,7 @@ from edge.simulator.wire import ClientGone, HTTPWire, RawRequest
 
 CHAT_PATHS = frozenset({"/v1/chat/completions", "/chat/completions"})
 MODEL_PATHS = frozenset({"/v1/models", "/models"})
-JSON = "application/json"
-SSE = "text/event-stream"
 _ids = itertools.count(1)
-
-
-def _json_reply_headers(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    return {"content-type": JSON, **(extra or {})}
 
 
 @attrs.define
@@ -145,7 +137,7 @@ class Simulator:
             return
         status = exc.error_status_hint
         body = payloads.json_bytes(error_envelope(status, f"Malformed request: {exc}"))
-        headers = _json_reply_headers({"connection": "close"})
+        headers = perform.json_headers({"connection": "close"})
         try:
             await wire.send_response(status, headers, body)
         except (trio.BrokenResourceError, trio.ClosedResourceError, h11.LocalProtocolError):
@@ -159,7 +151,7 @@ class Simulator:
             self.calls.append(request)
             self._notify()
             reply = self._decide(self.script, request)
-            perform = functools.partial(self._perform, wire, request, reply)
+            action = functools.partial(self._perform, wire, request, reply)
         elif raw.method == "GET" and path in MODEL_PATHS:
             self.probes += 1
             reply = (
@@ -167,15 +159,15 @@ class Simulator:
                 if self.probe_script is None
                 else self._decide(self.probe_script, request)
             )
-            perform = functools.partial(self._perform, wire, request, reply, models=True)
+            action = functools.partial(self._perform, wire, request, reply, models=True)
         else:
             message = f"Invalid URL ({raw.method} {path})"
             envelope = error_envelope(404, message)
             envelope["error"]["code"] = None  # as OpenAI answers an unknown route
             body = payloads.json_bytes(envelope)
-            await wire.send_response(404, _json_reply_headers(), body)
+            await wire.send_response(404, perform.json_headers(), body)
             return True
-        return await self._watched(wire, reply.delay, perform)
+        return await self._watched(wire, reply.delay, action)
 
     def _decide(self, script: Script, request: SimRequest) -> Reply:
         try:
@@ -185,9 +177,9 @@ class Simulator:
             return Error(500, body=error_envelope(500, f"simulator script raised {exc!r}"))
 
     async def _watched(
-        self, wire: HTTPWire, delay: float, perform: Callable[[], Awaitable[bool]]
+        self, wire: HTTPWire, delay: float, action: Callable[[], Awaitable[bool]]
     ) -> bool:
-        """Run `perform` after `delay` while watching for the client leaving."""
+        """Run `action` after `delay` while watching for the client leaving."""
         abandoned = False
         keep = False
         async with trio.open_nursery() as nursery:
@@ -205,7 +197,7 @@ class Simulator:
             nursery.start_soon(watch)
             try:
                 await trio.sleep(delay)
-                keep = await perform()
+                keep = await action()
             except trio.BrokenResourceError:
                 abandoned = True  # the client reset the connection under a send
             nursery.cancel_scope.cancel()
@@ -221,17 +213,17 @@ class Simulator:
         """Send `reply`; False when the connection must not be reused."""
         if isinstance(reply, Complete) and models:
             body = payloads.models_body(self.models, self.name, self._created)
-            return await _send_json(wire, 200, body, reply.headers)
+            return await perform.send_json(wire, 200, body, reply.headers)
         if isinstance(reply, Complete):
-            return await _send_complete(wire, request, reply, self._envelope(reply, request))
+            return await perform.send_complete(wire, request, reply, self._envelope(reply, request))
         if isinstance(reply, Error):
-            return await _send_error(wire, reply)
+            return await perform.send_error(wire, reply)
         if isinstance(reply, Garbage):
-            return await _send_garbage(wire, request, reply)
+            return await perform.send_garbage(wire, request, reply)
         if isinstance(reply, Hang):
             await trio.sleep_forever()
         envelope = self._envelope(reply.reply, request)
-        return await _send_partial(wire, request, reply, envelope)
+        return await perform.send_partial(wire, request, reply, envelope)
 
     def _envelope(self, reply: Complete, request: SimRequest) -> payloads.Envelope:
         model = reply.model or request.model or self.models[0]
@@ -243,66 +235,3 @@ def _parse_json(body: bytes) -> Any | None:
         return json.loads(body) if body else None
     except ValueError:
         return None
-
-
-async def _send_json(wire: HTTPWire, status: int, body: Any, headers: Mapping[str, str]) -> bool:
-    await wire.send_response(status, _json_reply_headers(headers), payloads.json_bytes(body))
-    return True
-
-
-async def _send_error(wire: HTTPWire, reply: Error) -> bool:
-    if isinstance(reply.body, bytes):
-        headers = {"content-type": "text/plain; charset=utf-8", **reply.headers}
-        await wire.send_response(reply.status, headers, reply.body)
-        return True
-    body = error_envelope(reply.status) if reply.body is None else reply.body
-    return await _send_json(wire, reply.status, body, reply.headers)
-
-
-async def _send_garbage(wire: HTTPWire, request: SimRequest, reply: Garbage) -> bool:
-    content_type = reply.content_type or (SSE if request.stream else JSON)
-    await wire.send_response(reply.status, {"content-type": content_type}, reply.body)
-    return True
-
-
-async def _send_complete(
-    wire: HTTPWire, request: SimRequest, reply: Complete, envelope: payloads.Envelope
-) -> bool:
-    if not request.stream:
-        body = payloads.completion_body(reply, request, envelope)
-        return await _send_json(wire, 200, body, reply.headers)
-    events = payloads.sse_events(payloads.stream_chunks(reply, request, envelope))
-    await wire.send_response(200, _stream_headers(reply))
-    for index, event in enumerate(events):
-        if index and reply.chunk_delay:
-            await trio.sleep(reply.chunk_delay)
-        await wire.send(h11.Data(data=event))
-    await wire.send(h11.EndOfMessage())
-    return True
-
-
-async def _send_partial(
-    wire: HTTPWire, request: SimRequest, reply: Stall | Cut, envelope: payloads.Envelope
-) -> bool:
-    """Headers and part of the reply, then silence (Stall) or a closed socket (Cut)."""
-    complete = reply.reply
-    if request.stream:
-        events = payloads.sse_events(payloads.stream_chunks(complete, request, envelope))
-        await wire.send_response(200, _stream_headers(complete))
-        for index, event in enumerate(events[: reply.after_chunks]):
-            if index and complete.chunk_delay:
-                await trio.sleep(complete.chunk_delay)
-            await wire.send(h11.Data(data=event))
-    else:
-        body = payloads.json_bytes(payloads.completion_body(complete, request, envelope))
-        headers = _json_reply_headers({"content-length": str(len(body)), **complete.headers})
-        await wire.send_response(200, headers)
-        await wire.send(h11.Data(data=body[: len(body) // 2]))
-    if isinstance(reply, Stall):
-        await trio.sleep_forever()
-    await wire.close(reset=reply.reset)
-    return False
-
-
-def _stream_headers(reply: Complete) -> dict[str, str]:
-    return {"content-type": SSE, "cache-control": "no-cache", **reply.headers}
