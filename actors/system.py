@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 import trio
 
@@ -18,6 +20,7 @@ class ActorSystem:
     config: Config
     router: Router
     supervisor: Supervisor
+    responses: Any = None  # the Responses store actor, when one runs
     ready: trio.Event = attrs.field(factory=trio.Event)
 
     @classmethod

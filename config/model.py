@@ -37,6 +37,7 @@ class Timeouts:
     first_byte: float = 30.0
     idle: float = 120.0
     total: float = 600.0
+    keepalive: float = 5.0  # Responses streams: repeat response.in_progress while upstream is slow
 
 
 @attrs.frozen

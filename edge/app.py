@@ -17,6 +17,7 @@ from werkzeug.exceptions import HTTPException
 from actors.messages import Call, Completed, Failed, StreamStarted
 from actors.system import ActorSystem
 from edge.auth import check_client
+from edge.responses import register_responses
 from edge.streaming import ChatStream
 from protocols import jsoncodec
 from protocols.chat import ChatRequest
@@ -107,6 +108,8 @@ def create_app(system: ActorSystem) -> QuartTrio:
             )
         assert isinstance(first, Failed), first
         return error_response(first.error, first.provenance.headers())
+
+    register_responses(app, system)
 
     @app.get("/v1/models")
     @app.get("/models")

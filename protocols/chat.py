@@ -31,7 +31,11 @@ class ChatRequest:
 
     @classmethod
     def from_body(cls, body: bytes) -> ChatRequest:
-        payload = parse_json_object(body)
+        return cls.from_payload(parse_json_object(body))
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> ChatRequest:
+        """Validate a decoded request body (or one baton built, as from a Responses request)."""
         model = payload.get("model")
         if model is None:
             raise BadRequest(

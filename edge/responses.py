@@ -1,0 +1,218 @@
+"""The Responses API routes: `POST /v1/responses` (JSON and SSE) and the stored-response routes.
+
+A Responses request becomes a Chat call (protocols.responses), walks the same chain with the
+same failover as Chat Completions, and its reply is translated back. What the translation
+needs from the store (`previous_response_id`, `item_reference`) is looked up before it runs,
+since the translation itself is pure. With `store` true (the API's default) the final Response
+and its input items are saved; `store: false` saves nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import trio
+from loguru import logger
+from quart import Response, request
+from quart_trio import QuartTrio
+
+from actors.messages import Call, Completed, Failed, StreamStarted
+from actors.system import ActorSystem
+from edge.responses_stream import ResponsesStream
+from protocols import jsoncodec
+from protocols.chat import ChatRequest, parse_json_object
+from protocols.errors import BadRequest, NotFound, UpstreamFailed
+from protocols.responses import (
+    IdFactory,
+    ResponseStream,
+    UpstreamReplyError,
+    chat_to_response,
+    history_items,
+    responses_to_chat,
+)
+
+JSON = "application/json"
+SSE_HEADERS = {
+    "content-type": "text/event-stream; charset=utf-8",
+    "cache-control": "no-cache",
+    "x-accel-buffering": "no",
+}
+
+
+def register_responses(app: QuartTrio, system: ActorSystem) -> None:
+    config = system.config
+    store = system.responses
+
+    @app.post("/v1/responses")
+    @app.post("/responses")
+    async def create_response() -> Response:
+        body = await request.get_data(cache=False)
+        assert isinstance(body, bytes)
+        payload = parse_json_object(body)
+        translation = responses_to_chat(
+            payload,
+            resolve_item=(await _referenced_items(payload)).get,
+            history=await _history(payload),
+        )
+        for note in translation.notes:
+            logger.info("responses request {}: {}", payload.get("model"), note)
+        chat = ChatRequest.from_payload(translation.chat)
+        saving = store is not None and payload.get("store", True) is not False
+        items = list(translation.items)
+
+        def save(response: dict[str, Any]) -> None:
+            if saving and store is not None:
+                store.put_nowait(response, items)
+
+        send, receive = trio.open_memory_channel[object](16)
+        call = Call(chat, trio.current_time() + config.timeouts.total, send)
+        system.supervisor.submit(call)
+        ids = IdFactory.random()
+        created_at = int(time.time())
+        if not chat.stream:
+            return await _complete(call, receive, payload, ids, created_at, save)
+        stream = ResponseStream(payload, ids, created_at)
+        first: object | None = None
+        try:
+            with trio.move_on_after(config.timeouts.keepalive):
+                first = await receive.receive()
+        except BaseException:
+            call.scope.cancel()
+            receive.close()
+            raise
+        if isinstance(first, Failed):  # nothing sent yet: a plain HTTP error says it best
+            receive.close()
+            return _error(first)
+        headers = dict(SSE_HEADERS)
+        if isinstance(first, StreamStarted):
+            headers.update(first.provenance.headers())
+        body_stream = ResponsesStream(
+            call, receive, stream, first=first, keepalive=config.timeouts.keepalive, on_final=save
+        )
+        return Response(body_stream, 200, headers=headers)
+
+    async def _history(payload: dict[str, Any]) -> list[dict[str, Any]]:
+        previous = payload.get("previous_response_id")
+        if previous is None:
+            return []
+        stored = (
+            await store.get(previous) if store is not None and isinstance(previous, str) else None
+        )
+        if stored is None:
+            raise BadRequest(
+                f"Previous response with id '{previous}' not found.",
+                param="previous_response_id",
+                code="previous_response_not_found",
+            )
+        return history_items(stored.input_items, stored.response.get("output") or [])
+
+    async def _referenced_items(payload: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        items = payload.get("input")
+        if store is None or not isinstance(items, list):
+            return found
+        for item in items:
+            if isinstance(item, dict) and item.get("type") == "item_reference":
+                item_id = item.get("id")
+                if isinstance(item_id, str) and item_id not in found:
+                    stored = await store.find_item(item_id)
+                    if stored is not None:
+                        found[item_id] = stored
+        return found
+
+    @app.get("/v1/responses/<response_id>")
+    async def get_response(response_id: str) -> Response:
+        stored = await store.get(response_id) if store is not None else None
+        if stored is None:
+            raise _missing(response_id)
+        return _json(stored.response)
+
+    @app.delete("/v1/responses/<response_id>")
+    async def delete_response(response_id: str) -> Response:
+        if store is None or not await store.delete(response_id):
+            raise _missing(response_id)
+        return _json({"id": response_id, "object": "response.deleted", "deleted": True})
+
+    @app.get("/v1/responses/<response_id>/input_items")
+    async def list_input_items(response_id: str) -> Response:
+        if store is None or await store.get(response_id) is None:
+            raise _missing(response_id)
+        limit = _limit(request.args.get("limit", "20"))
+        order = request.args.get("order", "desc")
+        if order not in ("asc", "desc"):
+            raise BadRequest("'order' must be 'asc' or 'desc'", param="order")
+        page = await store.input_items(
+            response_id, limit=limit, order=order, after=request.args.get("after")
+        )
+        data = list(page.items)
+        return _json(
+            {
+                "object": "list",
+                "data": data,
+                "first_id": data[0].get("id") if data else None,
+                "last_id": data[-1].get("id") if data else None,
+                "has_more": page.has_more,
+            }
+        )
+
+
+async def _complete(
+    call: Call,
+    receive: trio.MemoryReceiveChannel[object],
+    payload: dict[str, Any],
+    ids: IdFactory,
+    created_at: int,
+    save: Any,
+) -> Response:
+    with receive:
+        try:
+            first = await receive.receive()
+        except BaseException:
+            call.scope.cancel()
+            raise
+    if isinstance(first, Failed):
+        return _error(first)
+    assert isinstance(first, Completed), first
+    try:
+        response = chat_to_response(
+            jsoncodec.loads(first.body),
+            request=payload,
+            ids=ids,
+            created_at=created_at,
+            completed_at=int(time.time()),
+        )
+    except (UpstreamReplyError, ValueError) as exc:
+        error = UpstreamFailed(
+            f"upstream {first.provenance.provider} sent a reply baton cannot read: {exc}"
+        )
+        return Response(
+            error.body(), error.status, headers={"content-type": JSON, **first.provenance.headers()}
+        )
+    save(response)
+    return _json(response, first.provenance.headers())
+
+
+def _error(failed: Failed) -> Response:
+    error = failed.error
+    return Response(
+        error.body(),
+        error.status,
+        headers={"content-type": JSON, **error.headers(), **failed.provenance.headers()},
+    )
+
+
+def _json(payload: object, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        jsoncodec.dumps(payload), 200, headers={"content-type": JSON, **(headers or {})}
+    )
+
+
+def _missing(response_id: str) -> NotFound:
+    return NotFound(f"Response with id '{response_id}' not found.", param="response_id")
+
+
+def _limit(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 100:
+        raise BadRequest("'limit' must be an integer from 1 to 100", param="limit")
+    return int(text)

@@ -1,0 +1,137 @@
+"""The body of a streamed Responses reply: the walk's Chat chunks as Responses events.
+
+The walk sends what it sends for Chat (`StreamStarted`, `StreamData` with SSE-framed Chat
+chunks, then `StreamEnded` or `StreamBroke`, or `Failed` before anything started); this turns
+each into `ResponseStream` events, encoded as `event: <type>` SSE. Until the walk commits, it
+repeats `response.in_progress` every `keepalive` seconds: Codex's idle timer counts events,
+not SSE comments. An upstream failure, before or after output started, ends the stream with
+`response.failed` carrying the error code; never a silent end.
+
+Like `ChatStream`, an async iterator whose `aclose` cancels the call, and `on_final` receives
+the final Response (to store it) however the stream ended.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import nullcontext
+from typing import Any
+
+import trio
+
+from actors.messages import Call, Failed, StreamBroke, StreamData, StreamEnded, StreamStarted
+from protocols import jsoncodec, sse
+from protocols.errors import BatonError
+from protocols.failures import FailureClass, UpstreamFailure
+from protocols.responses import ResponseStream, UpstreamReplyError
+
+_CODES = {
+    FailureClass.RATE_LIMIT: "rate_limit_exceeded",
+    FailureClass.CONTEXT_LENGTH: "context_length_exceeded",
+    FailureClass.TIMEOUT: "server_error",
+}
+
+
+def failure_code(failure: UpstreamFailure) -> str:
+    if failure.failure in _CODES:
+        return _CODES[failure.failure]
+    return (
+        failure.code if failure.code and failure.failure is FailureClass.CALLER else "server_error"
+    )
+
+
+def encode(events: list[dict[str, Any]]) -> bytes:
+    return b"".join(sse.encode_event(event["type"], jsoncodec.dumps(event)) for event in events)
+
+
+class ResponsesStream:
+    def __init__(
+        self,
+        call: Call,
+        events: trio.MemoryReceiveChannel[object],
+        stream: ResponseStream,
+        *,
+        first: object | None,
+        keepalive: float,
+        on_final: Callable[[dict[str, Any]], None],
+    ) -> None:
+        self._call = call
+        self._events = events
+        self._stream = stream
+        self._pending = first  # the walk's first event, if the edge already read it
+        self._keepalive = keepalive
+        self._on_final = on_final
+        self._decoder = sse.SSEDecoder()
+        self._opened = False
+        self._done = False
+
+    def __aiter__(self) -> ResponsesStream:
+        return self
+
+    async def __anext__(self) -> bytes:
+        while not self._done:
+            if not self._opened:
+                self._opened = True
+                return encode(self._stream.start())
+            event = await self._next_event()
+            if event is None:
+                return encode(self._stream.keepalive())
+            out = self._translate(event)
+            if out:
+                return out
+        raise StopAsyncIteration
+
+    async def _next_event(self) -> object | None:
+        if self._pending is not None:
+            event, self._pending = self._pending, None
+            return event
+        committed = self._stream.has_output
+        with trio.move_on_after(self._keepalive) if not committed else nullcontext():
+            try:
+                return await self._events.receive()
+            except (trio.EndOfChannel, trio.ClosedResourceError):
+                return StreamBroke(UpstreamFailure(FailureClass.SERVER, "the stream was lost"))
+        return None
+
+    def _translate(self, event: object) -> bytes:
+        if isinstance(event, StreamStarted):
+            return b""
+        if isinstance(event, StreamData):
+            return self._feed(event.data)
+        if isinstance(event, StreamEnded):
+            return self._end(self._stream.finish())
+        if isinstance(event, StreamBroke):
+            return self._end(self._stream.fail(failure_code(event.failure), event.failure.message))
+        assert isinstance(event, Failed), event
+        return self._end(self._stream.fail(_error_code(event.error), event.error.message))
+
+    def _feed(self, data: bytes) -> bytes:
+        out: list[dict[str, Any]] = []
+        try:
+            for sse_event in self._decoder.feed(data):
+                out += self._stream.feed(jsoncodec.loads(sse_event.data))
+        except (UpstreamReplyError, ValueError) as exc:
+            self._call.scope.cancel()
+            return self._end(
+                out
+                + self._stream.fail(
+                    "server_error", f"upstream sent a reply baton cannot read: {exc}"
+                )
+            )
+        return encode(out)
+
+    def _end(self, events: list[dict[str, Any]]) -> bytes:
+        self._done = True
+        self._on_final(self._stream.response)
+        return encode(events)
+
+    async def aclose(self) -> None:
+        self._done = True
+        self._call.scope.cancel()
+        self._events.close()
+
+
+def _error_code(error: BatonError) -> str:
+    if error.code in ("rate_limit_exceeded", "context_length_exceeded"):
+        return error.code
+    return "server_error"
