@@ -18,6 +18,7 @@ from actors.messages import Call, Completed, Failed, StreamStarted
 from actors.system import ActorSystem
 from edge.auth import check_client
 from edge.responses import register_responses
+from edge.responses_ws import register_responses_websocket
 from edge.streaming import ChatStream
 from protocols import jsoncodec
 from protocols.chat import ChatRequest
@@ -110,6 +111,7 @@ def create_app(system: ActorSystem) -> QuartTrio:
         return error_response(first.error, first.provenance.headers())
 
     register_responses(app, system)
+    register_responses_websocket(app, system, client_keys)
 
     @app.get("/v1/models")
     @app.get("/models")

@@ -10,8 +10,10 @@ and its input items are saved; `store: false` saves nothing.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
+import attrs
 import trio
 from loguru import logger
 from quart import Response, request
@@ -50,24 +52,9 @@ def register_responses(app: QuartTrio, system: ActorSystem) -> None:
         body = await request.get_data(cache=False)
         assert isinstance(body, bytes)
         payload = parse_json_object(body)
-        translation = responses_to_chat(
-            payload,
-            resolve_item=(await _referenced_items(payload)).get,
-            history=await _history(payload),
-        )
-        for note in translation.notes:
-            logger.info("responses request {}: {}", payload.get("model"), note)
-        chat = ChatRequest.from_payload(translation.chat)
-        saving = store is not None and payload.get("store", True) is not False
-        items = list(translation.items)
-
-        def save(response: dict[str, Any]) -> None:
-            if saving and store is not None:
-                store.put_nowait(response, items)
-
-        send, receive = trio.open_memory_channel[object](16)
-        call = Call(chat, trio.current_time() + config.timeouts.total, send)
-        system.supervisor.submit(call)
+        prepared = await prepare(system, payload)
+        chat, save = prepared.chat, prepared.save
+        call, receive = submit(system, chat)
         ids = IdFactory.random()
         created_at = int(time.time())
         if not chat.stream:
@@ -91,35 +78,6 @@ def register_responses(app: QuartTrio, system: ActorSystem) -> None:
             call, receive, stream, first=first, keepalive=config.timeouts.keepalive, on_final=save
         )
         return Response(body_stream, 200, headers=headers)
-
-    async def _history(payload: dict[str, Any]) -> list[dict[str, Any]]:
-        previous = payload.get("previous_response_id")
-        if previous is None:
-            return []
-        stored = (
-            await store.get(previous) if store is not None and isinstance(previous, str) else None
-        )
-        if stored is None:
-            raise BadRequest(
-                f"Previous response with id '{previous}' not found.",
-                param="previous_response_id",
-                code="previous_response_not_found",
-            )
-        return history_items(stored.input_items, stored.response.get("output") or [])
-
-    async def _referenced_items(payload: dict[str, Any]) -> dict[str, dict[str, Any]]:
-        found: dict[str, dict[str, Any]] = {}
-        items = payload.get("input")
-        if store is None or not isinstance(items, list):
-            return found
-        for item in items:
-            if isinstance(item, dict) and item.get("type") == "item_reference":
-                item_id = item.get("id")
-                if isinstance(item_id, str) and item_id not in found:
-                    stored = await store.find_item(item_id)
-                    if stored is not None:
-                        found[item_id] = stored
-        return found
 
     @app.get("/v1/responses/<response_id>")
     async def get_response(response_id: str) -> Response:
@@ -155,6 +113,73 @@ def register_responses(app: QuartTrio, system: ActorSystem) -> None:
                 "has_more": page.has_more,
             }
         )
+
+
+@attrs.frozen
+class Prepared:
+    """A Responses request made ready to walk: the Chat call, and how to save its outcome."""
+
+    chat: ChatRequest
+    payload: dict[str, Any] = attrs.field(repr=False)
+    save: Callable[[dict[str, Any]], None]
+
+
+async def prepare(system: ActorSystem, payload: dict[str, Any]) -> Prepared:
+    """Translate a Responses request, with what it refers to looked up in the store first."""
+    store = system.responses
+    translation = responses_to_chat(
+        payload,
+        resolve_item=(await _referenced_items(store, payload)).get,
+        history=await _history(store, payload),
+    )
+    for note in translation.notes:
+        logger.info("responses request for {}: {}", payload.get("model"), note)
+    saving = store is not None and payload.get("store", True) is not False
+    items = list(translation.items)
+
+    def save(response: dict[str, Any]) -> None:
+        if saving:
+            store.put_nowait(response, items)
+
+    return Prepared(ChatRequest.from_payload(translation.chat), payload, save)
+
+
+def submit(
+    system: ActorSystem, chat: ChatRequest
+) -> tuple[Call, trio.MemoryReceiveChannel[object]]:
+    send, receive = trio.open_memory_channel[object](16)
+    call = Call(chat, trio.current_time() + system.config.timeouts.total, send)
+    system.supervisor.submit(call)
+    return call, receive
+
+
+async def _history(store: Any, payload: dict[str, Any]) -> list[dict[str, Any]]:
+    previous = payload.get("previous_response_id")
+    if previous is None:
+        return []
+    stored = await store.get(previous) if store is not None and isinstance(previous, str) else None
+    if stored is None:
+        raise BadRequest(
+            f"Previous response with id '{previous}' not found.",
+            param="previous_response_id",
+            code="previous_response_not_found",
+        )
+    return history_items(stored.input_items, stored.response.get("output") or [])
+
+
+async def _referenced_items(store: Any, payload: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    items = payload.get("input")
+    if store is None or not isinstance(items, list):
+        return found
+    for item in items:
+        if isinstance(item, dict) and item.get("type") == "item_reference":
+            item_id = item.get("id")
+            if isinstance(item_id, str) and item_id not in found:
+                stored = await store.find_item(item_id)
+                if stored is not None:
+                    found[item_id] = stored
+    return found
 
 
 async def _complete(

@@ -69,13 +69,18 @@ class ResponsesStream:
         return self
 
     async def __anext__(self) -> bytes:
+        """The next events as SSE bytes (the HTTP body)."""
+        return encode(await self.next_events())
+
+    async def next_events(self) -> list[dict[str, Any]]:
+        """The next events as dicts (what a WebSocket sends, one message each)."""
         while not self._done:
             if not self._opened:
                 self._opened = True
-                return encode(self._stream.start())
+                return self._stream.start()
             event = await self._next_event()
             if event is None:
-                return encode(self._stream.keepalive())
+                return self._stream.keepalive()
             out = self._translate(event)
             if out:
                 return out
@@ -93,9 +98,9 @@ class ResponsesStream:
                 return StreamBroke(UpstreamFailure(FailureClass.SERVER, "the stream was lost"))
         return None
 
-    def _translate(self, event: object) -> bytes:
+    def _translate(self, event: object) -> list[dict[str, Any]]:
         if isinstance(event, StreamStarted):
-            return b""
+            return []
         if isinstance(event, StreamData):
             return self._feed(event.data)
         if isinstance(event, StreamEnded):
@@ -105,7 +110,7 @@ class ResponsesStream:
         assert isinstance(event, Failed), event
         return self._end(self._stream.fail(_error_code(event.error), event.error.message))
 
-    def _feed(self, data: bytes) -> bytes:
+    def _feed(self, data: bytes) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         try:
             for sse_event in self._decoder.feed(data):
@@ -118,12 +123,12 @@ class ResponsesStream:
                     "server_error", f"upstream sent a reply baton cannot read: {exc}"
                 )
             )
-        return encode(out)
+        return out
 
-    def _end(self, events: list[dict[str, Any]]) -> bytes:
+    def _end(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
         self._done = True
         self._on_final(self._stream.response)
-        return encode(events)
+        return events
 
     async def aclose(self) -> None:
         self._done = True
