@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
 
 import attrs
 import trio
@@ -11,8 +11,11 @@ from actors.credentials import CredentialPool
 from actors.keypool import KeyPool
 from actors.provider import ProviderActor
 from actors.routing import Router
+from actors.store import ResponseStore
 from actors.supervisor import Supervisor
 from config.model import Config
+
+RESPONSES_FILE = "responses.sqlite3"
 
 
 @attrs.define
@@ -20,12 +23,17 @@ class ActorSystem:
     config: Config
     router: Router
     supervisor: Supervisor
-    responses: Any = None  # the Responses store actor, when one runs
+    responses: ResponseStore
     ready: trio.Event = attrs.field(factory=trio.Event)
 
     @classmethod
-    async def start(cls, nursery: trio.Nursery, config: Config) -> ActorSystem:
-        """Start every actor under `nursery`; returns once all of them are running."""
+    async def start(
+        cls, nursery: trio.Nursery, config: Config, data_dir: Path | None = None
+    ) -> ActorSystem:
+        """Start every actor under `nursery`; returns once all of them are running. State goes
+        to `data_dir`, or stays in memory without one."""
+        store = ResponseStore.open(data_dir / RESPONSES_FILE if data_dir is not None else None)
+        await nursery.start(store.run)
         router = Router(config)
         pools = {
             name: CredentialPool(
@@ -43,6 +51,6 @@ class ActorSystem:
             await nursery.start(provider.run)
         supervisor = Supervisor(router, pools, providers)
         await nursery.start(supervisor.run)
-        system = cls(config, router, supervisor)
+        system = cls(config, router, supervisor, store)
         system.ready.set()
         return system

@@ -106,11 +106,13 @@ def _serve(args: argparse.Namespace) -> int:
         from edge.workers import run_workers
 
         return run_workers(args, data_dir)
-    trio.run(_serve_until_signal, loaded.config, args.host, args.port)
+    trio.run(_serve_until_signal, loaded.config, args.host, args.port, data_dir)
     return 0
 
 
-async def _serve_until_signal(config: baton_config.Config, host: str, port: int) -> None:
+async def _serve_until_signal(
+    config: baton_config.Config, host: str, port: int, data_dir: Path
+) -> None:
     from edge.server import serve
 
     stop = trio.Event()
@@ -121,6 +123,7 @@ async def _serve_until_signal(config: baton_config.Config, host: str, port: int)
                     config,
                     host=host,
                     port=port,
+                    data_dir=data_dir,
                     shutdown_trigger=stop.wait,
                     task_status=task_status,
                 )

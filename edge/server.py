@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from functools import partial
+from pathlib import Path
 
 import trio
 from hypercorn.config import Config as HypercornConfig
@@ -35,12 +36,14 @@ async def serve(
     port: int = 0,
     shutdown_trigger: Callable[[], Awaitable[None]] | None = None,
     sockets: Sockets | None = None,
+    data_dir: Path | None = None,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve until `shutdown_trigger` returns (or forever). Reports the bound URLs on start.
-    `sockets`, already bound and listening, are used instead of binding host:port (workers)."""
+    `sockets`, already bound and listening, are used instead of binding host:port (workers).
+    State goes to `data_dir`; without one it is kept in memory only."""
     async with trio.open_nursery() as actors:
-        system = await ActorSystem.start(actors, config)
+        system = await ActorSystem.start(actors, config, data_dir)
         settings = hypercorn_config(host, port)
         app = wrap_app(create_app(system), settings.wsgi_max_body_size, "asgi")
         async with trio.open_nursery() as http:

@@ -35,7 +35,7 @@ def run_workers(args: argparse.Namespace, data_dir: Path) -> int:
         context.Process(
             target=_worker,
             name=f"baton-worker-{index}",
-            args=(args.config, args.host, args.port, args.log_level, sockets, stop),
+            args=(args.config, args.host, args.port, args.log_level, sockets, stop, data_dir),
         )
         for index in range(args.workers)
     ]
@@ -59,7 +59,13 @@ def run_workers(args: argparse.Namespace, data_dir: Path) -> int:
 
 
 def _worker(
-    config_path: Path | None, host: str, port: int, log_level: str, sockets: Sockets, stop: Event
+    config_path: Path | None,
+    host: str,
+    port: int,
+    log_level: str,
+    sockets: Sockets,
+    stop: Event,
+    data_dir: Path,
 ) -> None:
     logs.configure(log_level)
     for sock in sockets.insecure_sockets:
@@ -72,6 +78,7 @@ def _worker(
             host=host,
             port=port,
             sockets=sockets,
+            data_dir=data_dir,
             shutdown_trigger=partial(_wait_for, stop),
         )
     )

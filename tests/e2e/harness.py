@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import attrs
@@ -120,10 +121,15 @@ def gateway_config(
 
 
 async def start_gateway(
-    nursery: trio.Nursery, document: dict[str, Any], upstreams: dict[str, Simulator]
+    nursery: trio.Nursery,
+    document: dict[str, Any],
+    upstreams: dict[str, Simulator],
+    data_dir: Path | None = None,
 ) -> Gateway:
     loaded = baton_config.load_text(yaml.safe_dump(document), env={}, base_dir=None)
-    binds = await nursery.start(functools.partial(serve, loaded.config, host="127.0.0.1", port=0))
+    binds = await nursery.start(
+        functools.partial(serve, loaded.config, host="127.0.0.1", port=0, data_dir=data_dir)
+    )
     return Gateway(url=binds[0], upstreams=upstreams)
 
 
@@ -136,6 +142,12 @@ async def start_upstreams(nursery: trio.Nursery, **scripts: Script) -> dict[str,
     return upstreams
 
 
-async def launch(nursery: trio.Nursery, scripts: dict[str, Script], **config: Any) -> Gateway:
+async def launch(
+    nursery: trio.Nursery,
+    scripts: dict[str, Script],
+    *,
+    data_dir: Path | None = None,
+    **config: Any,
+) -> Gateway:
     upstreams = await start_upstreams(nursery, **scripts)
-    return await start_gateway(nursery, gateway_config(upstreams, **config), upstreams)
+    return await start_gateway(nursery, gateway_config(upstreams, **config), upstreams, data_dir)
