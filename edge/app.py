@@ -17,10 +17,10 @@ from werkzeug.exceptions import HTTPException
 from actors.messages import Call, Completed, Failed, StreamStarted
 from actors.system import ActorSystem
 from edge.auth import check_client
+from edge.replies import JSON, SSE_HEADERS, error_response, json_response
 from edge.responses import register_responses
 from edge.responses_ws import register_responses_websocket
 from edge.streaming import ChatStream
-from protocols import jsoncodec
 from protocols.chat import ChatRequest
 from protocols.errors import (
     BadRequest,
@@ -32,34 +32,12 @@ from protocols.errors import (
     error_envelope,
 )
 
-JSON = "application/json"
-SSE_HEADERS = {
-    "content-type": "text/event-stream; charset=utf-8",
-    "cache-control": "no-cache",
-    "x-accel-buffering": "no",
-}
 _HTTP_ERRORS: dict[int, type[BatonError]] = {
     400: BadRequest,
     404: NotFound,
     405: MethodNotAllowed,
     413: PayloadTooLarge,
 }
-
-
-def json_response(
-    payload: object, status: int = 200, headers: dict[str, str] | None = None
-) -> Response:
-    return Response(
-        jsoncodec.dumps(payload), status=status, headers={"content-type": JSON, **(headers or {})}
-    )
-
-
-def error_response(error: BatonError, headers: dict[str, str] | None = None) -> Response:
-    return Response(
-        error.body(),
-        status=error.status,
-        headers={"content-type": JSON, **error.headers(), **(headers or {})},
-    )
 
 
 def create_app(system: ActorSystem) -> QuartTrio:

@@ -21,6 +21,7 @@ from quart_trio import QuartTrio
 
 from actors.messages import Call, Completed, Failed, StreamStarted
 from actors.system import ActorSystem
+from edge.replies import SSE_HEADERS, error_response, json_response
 from edge.responses_stream import ResponsesStream
 from protocols import jsoncodec
 from protocols.chat import ChatRequest, parse_json_object
@@ -33,13 +34,6 @@ from protocols.responses import (
     history_items,
     responses_to_chat,
 )
-
-JSON = "application/json"
-SSE_HEADERS = {
-    "content-type": "text/event-stream; charset=utf-8",
-    "cache-control": "no-cache",
-    "x-accel-buffering": "no",
-}
 
 
 def register_responses(app: QuartTrio, system: ActorSystem) -> None:
@@ -70,7 +64,7 @@ def register_responses(app: QuartTrio, system: ActorSystem) -> None:
             raise
         if isinstance(first, Failed):  # nothing sent yet: a plain HTTP error says it best
             receive.close()
-            return _error(first)
+            return error_response(first.error, first.provenance.headers())
         headers = dict(SSE_HEADERS)
         if isinstance(first, StreamStarted):
             headers.update(first.provenance.headers())
@@ -84,13 +78,13 @@ def register_responses(app: QuartTrio, system: ActorSystem) -> None:
         stored = await store.get(response_id) if store is not None else None
         if stored is None:
             raise _missing(response_id)
-        return _json(stored.response)
+        return json_response(stored.response)
 
     @app.delete("/v1/responses/<response_id>")
     async def delete_response(response_id: str) -> Response:
         if store is None or not await store.delete(response_id):
             raise _missing(response_id)
-        return _json({"id": response_id, "object": "response.deleted", "deleted": True})
+        return json_response({"id": response_id, "object": "response.deleted", "deleted": True})
 
     @app.get("/v1/responses/<response_id>/input_items")
     async def list_input_items(response_id: str) -> Response:
@@ -104,7 +98,7 @@ def register_responses(app: QuartTrio, system: ActorSystem) -> None:
             response_id, limit=limit, order=order, after=request.args.get("after")
         )
         data = list(page.items)
-        return _json(
+        return json_response(
             {
                 "object": "list",
                 "data": data,
@@ -197,7 +191,7 @@ async def _complete(
             call.scope.cancel()
             raise
     if isinstance(first, Failed):
-        return _error(first)
+        return error_response(first.error, first.provenance.headers())
     assert isinstance(first, Completed), first
     try:
         response = chat_to_response(
@@ -211,26 +205,9 @@ async def _complete(
         error = UpstreamFailed(
             f"upstream {first.provenance.provider} sent a reply baton cannot read: {exc}"
         )
-        return Response(
-            error.body(), error.status, headers={"content-type": JSON, **first.provenance.headers()}
-        )
+        return error_response(error, first.provenance.headers())
     save(response)
-    return _json(response, first.provenance.headers())
-
-
-def _error(failed: Failed) -> Response:
-    error = failed.error
-    return Response(
-        error.body(),
-        error.status,
-        headers={"content-type": JSON, **error.headers(), **failed.provenance.headers()},
-    )
-
-
-def _json(payload: object, headers: dict[str, str] | None = None) -> Response:
-    return Response(
-        jsoncodec.dumps(payload), 200, headers={"content-type": JSON, **(headers or {})}
-    )
+    return json_response(response, headers=first.provenance.headers())
 
 
 def _missing(response_id: str) -> NotFound:

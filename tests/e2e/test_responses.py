@@ -11,6 +11,18 @@ from tests.e2e.harness import in_thread, launch
 from tests.schema import validate
 
 CHAIN = {"vm": ["alpha/m", "beta/m"]}
+
+
+async def stream_events(client: openai.OpenAI, **fields: object) -> list:
+    """Every event of one streamed Responses call, through the openai client."""
+
+    def run() -> list:
+        with client.responses.create(stream=True, **fields) as stream:
+            return list(stream)
+
+    return await in_thread(run)
+
+
 TOOL = {
     "type": "function",
     "name": "get_weather",
@@ -45,13 +57,7 @@ async def test_create_plain_and_streamed() -> None:
                 assert sent["messages"][0] == {"role": "system", "content": "be brief"}
                 assert sent["model"] == "m"
 
-                def streamed() -> list:
-                    with client.responses.create(
-                        model="vm", input="hello", stream=True, store=False
-                    ) as stream:
-                        return list(stream)
-
-                events = await in_thread(streamed)
+                events = await stream_events(client, model="vm", input="hello", store=False)
                 types = [event.type for event in events]
                 assert types[0] == "response.created" and types[-1] == "response.completed"
                 assert [e.sequence_number for e in events] == list(range(len(events)))
@@ -169,14 +175,7 @@ async def test_a_mid_stream_failure_is_response_failed() -> None:
                 virtual_models={"vm": ["alpha/m"]},
             )
             with gateway.client() as client:
-
-                def streamed() -> list:
-                    with client.responses.create(
-                        model="vm", input="x", stream=True, store=False
-                    ) as stream:
-                        return list(stream)
-
-                events = await in_thread(streamed)
+                events = await stream_events(client, model="vm", input="x", store=False)
                 assert events[-1].type == "response.failed"
                 assert events[-1].response.error.code == "server_error"
                 assert (
@@ -199,14 +198,7 @@ async def test_a_slow_upstream_gets_in_progress_keepalives() -> None:
                 timeouts={"keepalive": 0.3, "first_byte": 5},
             )
             with gateway.client() as client:
-
-                def streamed() -> list:
-                    with client.responses.create(
-                        model="vm", input="x", stream=True, store=False
-                    ) as stream:
-                        return list(stream)
-
-                events = await in_thread(streamed)
+                events = await stream_events(client, model="vm", input="x", store=False)
                 types = [e.type for e in events]
                 assert types[:2] == ["response.created", "response.in_progress"]
                 assert types.count("response.in_progress") >= 3
