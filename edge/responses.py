@@ -10,7 +10,7 @@ and its input items are saved; `store: false` saves nothing.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
@@ -20,6 +20,7 @@ from quart import Response, request
 from quart_trio import QuartTrio
 
 from actors.messages import Call, Completed, Failed, StreamStarted
+from actors.store import StoredResponse
 from actors.system import ActorSystem
 from edge.replies import SSE_HEADERS, error_response, json_response
 from edge.responses_stream import ResponsesStream
@@ -115,16 +116,22 @@ class Prepared:
 
     chat: ChatRequest
     payload: dict[str, Any] = attrs.field(repr=False)
+    items: list[dict[str, Any]] = attrs.field(repr=False)  # the input to record with the reply
     save: Callable[[dict[str, Any]], None]
 
 
-async def prepare(system: ActorSystem, payload: dict[str, Any]) -> Prepared:
-    """Translate a Responses request, with what it refers to looked up in the store first."""
+async def prepare(
+    system: ActorSystem,
+    payload: dict[str, Any],
+    recent: Mapping[str, StoredResponse] | None = None,
+) -> Prepared:
+    """Translate a Responses request, with what it refers to looked up first: in `recent`
+    (a WebSocket connection's own responses, stored or not), then in the store."""
     store = system.responses
     translation = responses_to_chat(
         payload,
         resolve_item=(await _referenced_items(store, payload)).get,
-        history=await _history(store, payload),
+        history=await _history(store, payload, recent or {}),
     )
     for note in translation.notes:
         logger.info("responses request for {}: {}", payload.get("model"), note)
@@ -135,7 +142,7 @@ async def prepare(system: ActorSystem, payload: dict[str, Any]) -> Prepared:
         if saving:
             store.put_nowait(response, items)
 
-    return Prepared(ChatRequest.from_payload(translation.chat), payload, save)
+    return Prepared(ChatRequest.from_payload(translation.chat), payload, items, save)
 
 
 def submit(
@@ -147,11 +154,15 @@ def submit(
     return call, receive
 
 
-async def _history(store: Any, payload: dict[str, Any]) -> list[dict[str, Any]]:
+async def _history(
+    store: Any, payload: dict[str, Any], recent: Mapping[str, StoredResponse]
+) -> list[dict[str, Any]]:
     previous = payload.get("previous_response_id")
     if previous is None:
         return []
-    stored = await store.get(previous) if store is not None and isinstance(previous, str) else None
+    stored = recent.get(previous) if isinstance(previous, str) else None
+    if stored is None and store is not None and isinstance(previous, str):
+        stored = await store.get(previous)
     if stored is None:
         raise BadRequest(
             f"Previous response with id '{previous}' not found.",

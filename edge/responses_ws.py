@@ -2,7 +2,10 @@
 
 The client sends `{"type": "response.create", ...the POST body fields...}` messages; each is
 answered with the same events a stream would carry, one JSON text message per event. Responses
-on one connection run one after another. A message that is not a valid `response.create` gets
+on one connection run one after another, and each can name an earlier one of the same
+connection as `previous_response_id` even with `store: false` (the connection remembers its
+last few, as the API does). `generate: false` (Codex's prewarm) records the input for the next
+turn and answers at once, without a model call. A message that is not a valid `response.create` gets
 an `error` event and the connection stays open; a closed socket cancels the call in flight,
 and the upstream request with it (Quart cancels this handler when the client disconnects).
 """
@@ -16,6 +19,7 @@ from loguru import logger
 from quart import Response, websocket
 from quart_trio import QuartTrio
 
+from actors.store import StoredResponse
 from actors.system import ActorSystem
 from edge.auth import check_client
 from edge.responses import prepare, submit
@@ -23,6 +27,8 @@ from edge.responses_stream import ResponsesStream
 from protocols import jsoncodec
 from protocols.errors import BadRequest, BatonError
 from protocols.responses import IdFactory, ResponseStream
+
+_RECENT_LIMIT = 16  # responses a connection remembers for previous_response_id
 
 
 def register_responses_websocket(
@@ -39,10 +45,11 @@ def register_responses_websocket(
             )
         await websocket.accept()
         sequence = 0
+        recent: dict[str, StoredResponse] = {}
         while True:
             message = await websocket.receive()
             try:
-                await _serve_one(system, message)
+                await _serve_one(system, message, recent)
             except BatonError as error:
                 await websocket.send(
                     jsoncodec.dumps(
@@ -58,28 +65,44 @@ def register_responses_websocket(
             sequence += 1
 
 
-async def _serve_one(system: ActorSystem, message: str | bytes) -> None:
+async def _serve_one(
+    system: ActorSystem, message: str | bytes, recent: dict[str, StoredResponse]
+) -> None:
     payload = _create_message(message)
-    prepared = await prepare(system, payload)
+    prepared = await prepare(system, payload, recent)
+    stream = ResponseStream(payload, IdFactory.random(), int(time.time()))
+
+    def remember(response: dict[str, Any]) -> None:
+        recent[response["id"]] = StoredResponse(response, prepared.items, time.time())
+        while len(recent) > _RECENT_LIMIT:
+            del recent[next(iter(recent))]
+        prepared.save(response)
+
+    if payload.get("generate") is False:  # a prewarm: state for the next turn, no model call
+        events = stream.start() + stream.finish(completed_at=int(time.time()))
+        remember(stream.response)
+        for event in events:
+            await websocket.send(jsoncodec.dumps(event).decode())
+        return
     call, receive = submit(system, prepared.chat)
-    stream = ResponsesStream(
+    relay = ResponsesStream(
         call,
         receive,
-        ResponseStream(payload, IdFactory.random(), int(time.time())),
+        stream,
         first=None,
         keepalive=system.config.timeouts.keepalive,
-        on_final=prepared.save,
+        on_final=remember,
     )
     try:
         while True:
             try:
-                events = await stream.next_events()
+                events = await relay.next_events()
             except StopAsyncIteration:
                 return
             for event in events:
                 await websocket.send(jsoncodec.dumps(event).decode())
     finally:
-        await stream.aclose()
+        await relay.aclose()
 
 
 def _create_message(message: str | bytes) -> dict[str, Any]:

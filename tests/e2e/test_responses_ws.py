@@ -136,3 +136,65 @@ async def test_the_openai_client_connect() -> None:
             assert events[-1].type == "response.completed"
             assert events[-1].response.output_text == "over a websocket"
             nursery.cancel_scope.cancel()
+
+
+async def test_codex_prewarm_then_a_turn_chained_to_it_with_store_false() -> None:
+    # Codex's WebSocket pattern: a prewarm (generate: false) with the instructions, then the
+    # turn naming it as previous_response_id, both with store: false.
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            gateway = await launch(
+                nursery,
+                {"alpha": always(Complete("turn answer"))},
+                virtual_models={"vm": ["alpha/m"]},
+            )
+            async with open_websocket_url(ws_url(gateway.url), extra_headers=AUTH) as ws:
+                await ws.send_message(
+                    json.dumps(
+                        {
+                            "type": "response.create",
+                            "model": "vm",
+                            "store": False,
+                            "generate": False,
+                            "input": [
+                                {
+                                    "type": "message",
+                                    "role": "developer",
+                                    "content": [{"type": "input_text", "text": "be careful"}],
+                                }
+                            ],
+                        }
+                    )
+                )
+                prewarm = await events_until_terminal(ws)
+                assert prewarm[-1]["type"] == "response.completed"
+                assert prewarm[-1]["response"]["output"] == []
+                assert gateway.upstreams["alpha"].calls == []  # no model call for a prewarm
+                await ws.send_message(
+                    json.dumps(
+                        {
+                            "type": "response.create",
+                            "model": "vm",
+                            "store": False,
+                            "previous_response_id": prewarm[-1]["response"]["id"],
+                            "input": [
+                                {
+                                    "type": "message",
+                                    "role": "user",
+                                    "content": [{"type": "input_text", "text": "hello"}],
+                                }
+                            ],
+                        }
+                    )
+                )
+                turn = await events_until_terminal(ws)
+                assert turn[-1]["type"] == "response.completed"
+            messages = gateway.upstreams["alpha"].calls[0].json["messages"]
+            assert messages == [
+                {"role": "system", "content": "be careful"},
+                {"role": "user", "content": "hello"},
+            ]
+            async with gateway.http() as http:  # store: false: nothing was stored
+                missing = await http.get(f"/v1/responses/{prewarm[-1]['response']['id']}")
+                assert missing.status_code == 404
+            nursery.cancel_scope.cancel()
