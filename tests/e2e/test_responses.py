@@ -188,7 +188,7 @@ async def test_a_mid_stream_failure_is_response_failed() -> None:
 
 
 async def test_a_slow_upstream_gets_in_progress_keepalives() -> None:
-    slow = Complete("late but here", delay=1.2)
+    slow = Complete("late but here", delay=1.5)
     with trio.fail_after(20):
         async with trio.open_nursery() as nursery:
             gateway = await launch(

@@ -225,7 +225,7 @@ async def test_every_candidate_rate_limited_is_a_429_with_retry_after() -> None:
             assert (
                 caught.value.response.headers["x-baton-route"] == "alpha/m=cooling,beta/m=cooling"
             )
-            assert int(caught.value.response.headers["retry-after"]) in (6, 7)
+            assert 1 <= int(caught.value.response.headers["retry-after"]) <= 7  # time passes
             assert len(gateway.upstreams["alpha"].calls) == 1
             nursery.cancel_scope.cancel()
 
