@@ -17,7 +17,7 @@ as they arrive, batched per network read, and a failure becomes `StreamBroke`.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 
 import attrs
@@ -34,12 +34,38 @@ from actors.messages import (
     StreamEnded,
 )
 from config.model import Timeouts
+from protocols import jsoncodec
 from protocols.chat import check_completion
 from protocols.chat_stream import ChatStreamGate
 from protocols.failures import FailureClass, UpstreamFailure, UpstreamFault, classify_response
 from protocols.redact import scrub
+from protocols.responses.native import NativeStreamGate, check_native_response
 
 _DRAIN_LIMIT = 1.0  # seconds to wait for the end of a body after its [DONE]
+
+
+Gate = ChatStreamGate | NativeStreamGate
+
+
+@attrs.frozen
+class _Dialect:
+    """What one attempt sends and how its reply is read: Chat Completions, or the Responses
+    request itself for an upstream that speaks it (`kind: openai-responses`)."""
+
+    path: str
+    body: bytes = attrs.field(repr=False)
+    check: Callable[[bytes], UpstreamFailure | None]
+    gate: Gate
+
+    @classmethod
+    def of(cls, attempt: Attempt) -> _Dialect:
+        model = attempt.target.model
+        if attempt.native is not None:
+            body = jsoncodec.dumps({**attempt.native, "model": model})
+            return cls("responses", body, check_native_response, NativeStreamGate())
+        return cls(
+            "chat/completions", attempt.request.body_for(model), check_completion, ChatStreamGate()
+        )
 
 
 def _fault(kind: FailureClass, message: str) -> UpstreamFault:
@@ -50,15 +76,15 @@ async def run_attempt(
     client: httpx.AsyncClient, attempt: Attempt, timeouts: Timeouts, headers: dict[str, str]
 ) -> None:
     """Perform `attempt`, reporting on `attempt.reply`. Returns quietly if the requester left."""
-    gate = ChatStreamGate()
+    dialect = _Dialect.of(attempt)
     try:
         if attempt.request.stream:
-            await _stream(client, attempt, timeouts, headers, gate)
+            await _stream(client, attempt, timeouts, headers, dialect)
         else:
-            await _complete(client, attempt, timeouts, headers)
+            await _complete(client, attempt, timeouts, headers, dialect)
     except UpstreamFault as fault:
         failure = _scrubbed(fault.failure, attempt)
-        event = StreamBroke(failure) if gate.committed else AttemptFailed(failure)
+        event = StreamBroke(failure) if dialect.gate.committed else AttemptFailed(failure)
         try:
             await attempt.reply.send(event)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
@@ -68,9 +94,13 @@ async def run_attempt(
 
 
 async def _complete(
-    client: httpx.AsyncClient, attempt: Attempt, timeouts: Timeouts, headers: dict[str, str]
+    client: httpx.AsyncClient,
+    attempt: Attempt,
+    timeouts: Timeouts,
+    headers: dict[str, str],
+    dialect: _Dialect,
 ) -> None:
-    response = await _send(client, attempt, timeouts, headers)
+    response = await _send(client, attempt, timeouts, headers, dialect)
     try:
         with trio.move_on_after(timeouts.idle) as idle:
             body = await _read_body(response)
@@ -82,7 +112,7 @@ async def _complete(
         raise UpstreamFault(
             classify_response(response.status_code, body, response.headers, now=time.time())
         )
-    problem = check_completion(body)
+    problem = dialect.check(body)
     if problem is not None:
         raise UpstreamFault(problem)
     await attempt.reply.send(AttemptSucceeded(body))
@@ -93,9 +123,10 @@ async def _stream(
     attempt: Attempt,
     timeouts: Timeouts,
     headers: dict[str, str],
-    gate: ChatStreamGate,
+    dialect: _Dialect,
 ) -> None:
-    response = await _send(client, attempt, timeouts, headers)
+    gate = dialect.gate
+    response = await _send(client, attempt, timeouts, headers, dialect)
     try:
         if response.status_code >= 300:
             body = await _read_body(response)
@@ -104,7 +135,7 @@ async def _stream(
             )
         if not response.headers.get("content-type", "").startswith("text/event-stream"):
             body = await _read_body(response)
-            problem = check_completion(body)
+            problem = dialect.check(body)
             raise UpstreamFault(
                 problem
                 or UpstreamFailure(
@@ -127,7 +158,7 @@ async def _stream(
 
 
 async def _relay(
-    chunks: AsyncIterator[bytes], gate: ChatStreamGate, attempt: Attempt, timeouts: Timeouts
+    chunks: AsyncIterator[bytes], gate: Gate, attempt: Attempt, timeouts: Timeouts
 ) -> None:
     """Pass the stream through `gate` to the requester, minding the first-byte and idle limits.
     After `[DONE]` it reads on, briefly, to the end of the body so the connection is reusable."""
@@ -158,13 +189,14 @@ async def _relay(
 
 
 async def _send(
-    client: httpx.AsyncClient, attempt: Attempt, timeouts: Timeouts, headers: dict[str, str]
+    client: httpx.AsyncClient,
+    attempt: Attempt,
+    timeouts: Timeouts,
+    headers: dict[str, str],
+    dialect: _Dialect,
 ) -> httpx.Response:
     request = client.build_request(
-        "POST",
-        "chat/completions",
-        content=attempt.request.body_for(attempt.target.model),
-        headers=_auth_headers(attempt, headers),
+        "POST", dialect.path, content=dialect.body, headers=_auth_headers(attempt, headers)
     )
     with trio.move_on_after(timeouts.first_byte) as waiting:
         try:

@@ -4,6 +4,8 @@ carries the `trio.CancelScope` it runs in (the requester cancels it when it stop
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 import trio
 
@@ -38,6 +40,8 @@ class Call:
     deadline: float
     reply: trio.MemorySendChannel[CallEvent] = attrs.field(repr=False)
     scope: trio.CancelScope = attrs.field(factory=trio.CancelScope, repr=False)
+    # A Responses call: the request as a provider of kind openai-responses gets it, untranslated
+    native: dict[str, Any] | None = attrs.field(default=None, repr=False)
 
 
 @attrs.frozen
@@ -46,13 +50,16 @@ class Completed:
 
     provenance: Provenance
     body: bytes = attrs.field(repr=False)
+    native: bool = False  # a Responses object from the upstream itself, not a Chat completion
 
 
 @attrs.frozen
 class StreamStarted:
-    """A stream is committed to one upstream; `StreamData` follows, then an end event."""
+    """A stream is committed to one upstream; `StreamData` follows, then an end event.
+    `native`: the data are the upstream's own Responses events, not Chat chunks."""
 
     provenance: Provenance
+    native: bool = False
 
 
 @attrs.frozen
@@ -124,6 +131,7 @@ class Attempt:
     deadline: float
     reply: trio.MemorySendChannel[AttemptEvent] = attrs.field(repr=False)
     scope: trio.CancelScope = attrs.field(factory=trio.CancelScope, repr=False)
+    native: dict[str, Any] | None = attrs.field(default=None, repr=False)  # send this instead
 
 
 @attrs.frozen

@@ -137,9 +137,13 @@ class Walk:
     ) -> UpstreamFailure | None:
         """Run one attempt; None once the call is answered, else why the attempt failed."""
         send, receive = trio.open_memory_channel[object](8)
-        attempt = Attempt(target, lease.credential, self.call.request, self.call.deadline, send)
+        provider = self.providers[target.provider]
+        native = self.call.native if provider.config.kind == "openai-responses" else None
+        attempt = Attempt(
+            target, lease.credential, self.call.request, self.call.deadline, send, native=native
+        )
         self.attempts += 1
-        self.providers[target.provider].submit(attempt)
+        provider.submit(attempt)
         outcome: UpstreamFailure | None = None
         released = False
         try:
@@ -149,7 +153,9 @@ class Walk:
                     pool.release(lease, target.model)
                     released = True
                     self.trail.append(f"{target.label}=200")
-                    await self._answer(Completed(self._provenance(target), event.body))
+                    await self._answer(
+                        Completed(self._provenance(target), event.body, native=native is not None)
+                    )
                     return None
                 if isinstance(event, AttemptFailed):
                     pool.release(lease, target.model, event.failure)
@@ -159,7 +165,9 @@ class Walk:
                     return _DEADLINE
                 assert isinstance(event, AttemptStreaming), event
                 self.trail.append(f"{target.label}=200")
-                await self._answer(StreamStarted(self._provenance(target)))
+                await self._answer(
+                    StreamStarted(self._provenance(target), native=native is not None)
+                )
                 await self.call.reply.send(StreamData(event.first))
                 outcome = await self._relay(receive)
                 pool.release(lease, target.model, outcome)

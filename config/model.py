@@ -12,7 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 import attrs
 
 ROTATIONS = ("balanced", "sequential")
-PROVIDER_KINDS = ("openai",)
+PROVIDER_KINDS = ("openai", "openai-responses")  # the latter also gets Responses passed through
 ANY_MODEL = "*"
 
 

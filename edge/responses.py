@@ -49,7 +49,7 @@ def register_responses(app: QuartTrio, system: ActorSystem) -> None:
         payload = parse_json_object(body)
         prepared = await prepare(system, payload)
         chat, save = prepared.chat, prepared.save
-        call, receive = submit(system, chat)
+        call, receive = submit(system, prepared)
         ids = IdFactory.random()
         created_at = int(time.time())
         if not chat.stream:
@@ -118,6 +118,10 @@ class Prepared:
     payload: dict[str, Any] = attrs.field(repr=False)
     items: list[dict[str, Any]] = attrs.field(repr=False)  # the input to record with the reply
     save: Callable[[dict[str, Any]], None]
+    native: dict[str, Any] = attrs.field(repr=False)  # for upstreams that speak Responses
+
+
+_BATON_ONLY = ("previous_response_id", "generate", "stream")
 
 
 async def prepare(
@@ -142,14 +146,20 @@ async def prepare(
         if saving:
             store.put_nowait(response, items)
 
-    return Prepared(ChatRequest.from_payload(translation.chat), payload, items, save)
+    chat = ChatRequest.from_payload(translation.chat)
+    # A native upstream gets the request itself, with the history baton holds written out
+    # (its ids mean nothing there) and nothing stored on its side: baton keeps the state.
+    native = {key: value for key, value in payload.items() if key not in _BATON_ONLY}
+    native.update(input=items, store=False, stream=chat.stream)
+    return Prepared(chat, payload, items, save, native)
 
 
 def submit(
-    system: ActorSystem, chat: ChatRequest
+    system: ActorSystem, prepared: Prepared
 ) -> tuple[Call, trio.MemoryReceiveChannel[object]]:
     send, receive = trio.open_memory_channel[object](16)
-    call = Call(chat, trio.current_time() + system.config.timeouts.total, send)
+    deadline = trio.current_time() + system.config.timeouts.total
+    call = Call(prepared.chat, deadline, send, native=prepared.native)
     system.supervisor.submit(call)
     return call, receive
 
@@ -205,13 +215,16 @@ async def _complete(
         return error_response(first.error, first.provenance.headers())
     assert isinstance(first, Completed), first
     try:
-        response = chat_to_response(
-            jsoncodec.loads(first.body),
-            request=payload,
-            ids=ids,
-            created_at=created_at,
-            completed_at=int(time.time()),
-        )
+        if first.native:  # the upstream's own Response, named as the client named the model
+            response = {**jsoncodec.loads(first.body), "model": payload.get("model")}
+        else:
+            response = chat_to_response(
+                jsoncodec.loads(first.body),
+                request=payload,
+                ids=ids,
+                created_at=created_at,
+                completed_at=int(time.time()),
+            )
     except (UpstreamReplyError, ValueError) as exc:
         error = UpstreamFailed(
             f"upstream {first.provenance.provider} sent a reply baton cannot read: {exc}"

@@ -64,6 +64,7 @@ class ResponsesStream:
         self._decoder = sse.SSEDecoder()
         self._opened = False
         self._done = False
+        self._native = False  # the upstream streams Responses events itself
 
     def __aiter__(self) -> ResponsesStream:
         return self
@@ -100,6 +101,7 @@ class ResponsesStream:
 
     def _translate(self, event: object) -> list[dict[str, Any]]:
         if isinstance(event, StreamStarted):
+            self._native = event.native
             return []
         if isinstance(event, StreamData):
             return self._feed(event.data)
@@ -114,7 +116,8 @@ class ResponsesStream:
         out: list[dict[str, Any]] = []
         try:
             for sse_event in self._decoder.feed(data):
-                out += self._stream.feed(jsoncodec.loads(sse_event.data))
+                chunk = jsoncodec.loads(sse_event.data)
+                out += self._stream.adopt(chunk) if self._native else self._stream.feed(chunk)
         except (UpstreamReplyError, ValueError) as exc:
             self._call.scope.cancel()
             return self._end(

@@ -84,7 +84,7 @@ async def _serve_one(
         for event in events:
             await websocket.send(jsoncodec.dumps(event).decode())
         return
-    call, receive = submit(system, prepared.chat)
+    call, receive = submit(system, prepared)
     relay = ResponsesStream(
         call,
         receive,

@@ -56,6 +56,7 @@ class ResponseStream:
     _usage: dict[str, Any] | None = None
     _final: dict[str, Any] | None = None
     _outbox: list[Event] = attrs.field(factory=list)  # made, not yet returned
+    _adopted: bool = False  # events of a native upstream were taken in
 
     def __attrs_post_init__(self) -> None:
         self.response_id = self.ids.response()
@@ -64,7 +65,7 @@ class ResponseStream:
     @property
     def has_output(self) -> bool:
         """True once any output item was announced: from then on, no silent failover."""
-        return bool(self._done) or self._open is not None
+        return bool(self._done) or self._open is not None or self._adopted
 
     @property
     def response(self) -> dict[str, Any]:
@@ -103,6 +104,32 @@ class ResponseStream:
             self._call_delta(call)
         if choice.get("finish_reason"):
             self._finish_reason = choice["finish_reason"]
+        return self._drain()
+
+    def adopt(self, event: dict[str, Any]) -> list[Event]:
+        """An event from an upstream that speaks Responses itself, taken into this stream: its
+        own opening events are dropped (this stream sent its own), the rest are renumbered and
+        their `response` carries this stream's id and the requested model. Items keep the
+        upstream's ids. A terminal event's `response` becomes the final one."""
+        if self._final is not None:
+            return self._drain()
+        self._start()
+        kind = event.get("type")
+        if kind in ("response.created", "response.in_progress", "response.queued"):
+            return self._drain()
+        self._adopted = True
+        fields = {
+            key: value for key, value in event.items() if key not in ("type", "sequence_number")
+        }
+        if isinstance(fields.get("response"), dict):
+            fields["response"] = {
+                **fields["response"],
+                "id": self.response_id,
+                "model": self._echo.get("model", fields["response"].get("model")),
+            }
+            if kind in ("response.completed", "response.incomplete", "response.failed"):
+                self._final = fields["response"]
+        self._emit(str(kind), **fields)
         return self._drain()
 
     def finish(self, *, completed_at: int | None = None) -> list[Event]:

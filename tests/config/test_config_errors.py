@@ -83,7 +83,7 @@ def test_booleans_and_floats_are_not_integers() -> None:
 def test_unknown_kind_and_rotation() -> None:
     text = ALPHA + "    kind: anthropic\n    rotation: random\n"
     assert problems(text) == [
-        "providers.alpha.kind: expected one of openai, got 'anthropic'",
+        "providers.alpha.kind: expected one of openai, openai-responses, got 'anthropic'",
         "providers.alpha.rotation: expected one of balanced, sequential, got 'random'",
     ]
 
