@@ -234,8 +234,12 @@ async def _complete(
     return json_response(response, headers=first.provenance.headers())
 
 
+class ResponseNotFound(NotFound):
+    code = None  # the API's own 404 for an unknown response: no param, no code
+
+
 def _missing(response_id: str) -> NotFound:
-    return NotFound(f"Response with id '{response_id}' not found.", param="response_id")
+    return ResponseNotFound(f"Response with id '{response_id}' not found.")
 
 
 def _limit(text: str) -> int:

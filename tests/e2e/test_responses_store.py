@@ -56,7 +56,12 @@ async def test_previous_response_id_follow_up_and_the_stored_routes() -> None:
                 assert deleted is None or getattr(deleted, "deleted", True)
                 with pytest.raises(openai.NotFoundError) as caught:
                     await in_thread(client.responses.retrieve, first.id)
-                assert caught.value.body["message"] == f"Response with id '{first.id}' not found."
+                assert caught.value.body == {
+                    "message": f"Response with id '{first.id}' not found.",
+                    "type": "invalid_request_error",
+                    "param": None,
+                    "code": None,
+                }
                 with pytest.raises(openai.BadRequestError) as caught:
                     await in_thread(
                         client.responses.create,
