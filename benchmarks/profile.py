@@ -1,0 +1,182 @@
+"""Where baton's time goes: sample it with py-spy while the load driver keeps it busy.
+
+    python -m benchmarks.profile                     # non-streaming (16 connections) and streaming
+    python -m benchmarks.profile --scenario stream --seconds 15 --system baton-w2
+
+Starts the fake upstream and the system (one worker by default), drives one scenario for
+`--seconds` while `py-spy record --nonblocking --function` samples every process of the system,
+and writes benchmarks/results/profile-<scenario>.md: CPU share by package (own code: edge,
+actors, protocols, config; stack: trio, hypercorn, quart, h11, httpx, httpcore, ...), the
+functions with the most self time, and those with the most inclusive time. The raw collapsed
+stacks stay under benchmarks/.work (feed them to flamegraph.pl or speedscope).
+
+Needs py-spy (pip install py-spy; it is in the `bench` extra) and permission to ptrace.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+from benchmarks import launcher, scenarios
+from benchmarks.systems import BENCH, make
+
+RESULTS = BENCH / "results"
+OWN = ("edge", "actors", "protocols", "config")
+
+
+def _frame_file(frame: str) -> str:
+    """`'Name.method (pkg/mod.py:12)'` -> `'pkg/mod.py'`."""
+    inner = frame[frame.rfind("(") + 1 : frame.rfind(")")]
+    return inner.rsplit(":", 1)[0]
+
+
+def _package(frame: str) -> str:
+    path = _frame_file(frame)
+    if path.startswith("<"):
+        return "(python internals)"
+    head = path.split("/", 1)[0]
+    return head.removesuffix(".py")
+
+
+def _function(frame: str) -> str:
+    name = frame[: frame.rfind("(")].strip()
+    return f"{name} ({_frame_file(frame)})"
+
+
+def summarise(raw: str) -> dict:
+    """Self and inclusive sample counts per function and per package from collapsed stacks."""
+    self_fn, incl_fn, self_pkg = Counter(), Counter(), Counter()
+    total = 0
+    for line in raw.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        frames = [f for f in stack.split(";") if "(" in f]
+        if not frames:
+            continue
+        total += n
+        self_fn[_function(frames[-1])] += n
+        self_pkg[_package(frames[-1])] += n
+        for fn in {_function(f) for f in frames}:
+            incl_fn[fn] += n
+    return {"total": total, "self": self_fn, "inclusive": incl_fn, "packages": self_pkg}
+
+
+def markdown(title: str, summary: dict, context: str, top: int = 25) -> str:
+    total = summary["total"] or 1
+
+    def rows(counter: Counter, limit: int) -> list[str]:
+        return [f"| {100 * n / total:5.1f}% | `{name}` |" for name, n in counter.most_common(limit)]
+
+    own = sum(n for pkg, n in summary["packages"].items() if pkg in OWN)
+    lines = [
+        f"# Profile: {title}",
+        "",
+        context,
+        "",
+        f"{summary['total']:,} samples of on-CPU Python stacks (py-spy, idle time excluded). "
+        f"baton's own modules ({', '.join(OWN)}) hold {100 * own / total:.1f}% of the self "
+        "time; the rest is the stack it runs on.",
+        "",
+        "## Self time by package",
+        "",
+        "| share | package |",
+        "|---:|---|",
+        *rows(summary["packages"], 20),
+        "",
+        "## Functions with the most self time",
+        "",
+        "| share | function |",
+        "|---:|---|",
+        *rows(summary["self"], top),
+        "",
+        "## Functions with the most inclusive time",
+        "",
+        "| share | function |",
+        "|---:|---|",
+        *rows(summary["inclusive"], top),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def profile(scenario: str, system_name: str, seconds: float, level: int, work: Path) -> dict:
+    if shutil.which("py-spy") is None:
+        raise SystemExit("py-spy is not installed (pip install py-spy)")
+    system = make(system_name)
+    up_proc, up = launcher.start_upstream(work, seconds + 300)
+    driver = scenarios.Driver()
+    run = None
+    try:
+        run = launcher.launch(system, up, work)
+        spec, bound = scenarios.cell_spec(scenario, level, system, up, run.root, scenarios.FULL)
+        warm = dict(spec, warmup=0.2, measure=1.5)
+        driver.run(warm, bound)
+        spec.update(warmup=0.5, measure=seconds)
+        raw = work / f"profile-{scenario}.txt"
+        spy = [
+            "py-spy", "record", "--pid", str(run.root), "--format", "raw", "--function",
+            "--nonblocking", "--rate", "200", "--duration", str(int(seconds)),
+            "--output", str(raw),
+        ]  # fmt: skip
+        if system.workers > 1:
+            spy.append("--subprocesses")
+        result: dict = {}
+        load = threading.Thread(target=lambda: result.update(driver.run(spec, bound + seconds)))
+        load.start()
+        time.sleep(0.5)  # into the warm-up: the sampled span is all under load
+        subprocess.run(spy, check=True, capture_output=True, timeout=seconds + 60)
+        load.join()
+    finally:
+        if run is not None:
+            run.stop()
+        launcher.stop(up_proc)
+        driver.close()
+    rate = result.get("rps", 0.0)
+    context = (
+        f"{system_name}, scenario `{scenario}` at {level} concurrent "
+        f"{'streams' if scenario == 'stream' else 'connections'}, sampled for {seconds:.0f} s "
+        f"while serving {rate:,.1f} {'streams' if scenario == 'stream' else 'requests'}/s "
+        f"({result.get('cpu_ms', {}).get('server', 0) / max(1, result.get('completed', 1)):.2f}"
+        " ms of server CPU each). Run with `python -m benchmarks.profile`."
+    )
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / f"profile-{scenario}.md"
+    summary = summarise(raw.read_text())
+    out.write_text(markdown(f"{system_name}, {scenario}", summary, context))
+    total = summary["total"] or 1
+    return {
+        "scenario": scenario,
+        "file": out.name,
+        "raw": str(raw),
+        "context": context,
+        "own_share": sum(n for k, n in summary["packages"].items() if k in OWN) / total,
+        "packages": [(k, n / total) for k, n in summary["packages"].most_common(6)],
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.profile", description=__doc__)
+    p.add_argument("--scenario", choices=("nonstream", "stream", "both"), default="both")
+    p.add_argument("--system", default="baton")
+    p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument("--level", type=int, default=16)
+    args = p.parse_args(argv)
+    work = BENCH / ".work" / f"profile-{time.strftime('%Y%m%d-%H%M%S')}"
+    work.mkdir(parents=True, exist_ok=True)
+    chosen = ("nonstream", "stream") if args.scenario == "both" else (args.scenario,)
+    for scenario in chosen:
+        done = profile(scenario, args.system, args.seconds, args.level, work)
+        print(f"wrote {RESULTS / done['file']} (raw stacks: {done['raw']})")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

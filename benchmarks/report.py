@@ -1,0 +1,208 @@
+"""Writing a run down: `<name>.json` (raw cells), `<name>.md` (tables), `<name>.png` (chart).
+
+python -m benchmarks.report benchmarks/results/full.json   # re-render the .md and .png
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+from pathlib import Path
+
+from benchmarks import tables, targets
+from benchmarks.summary import Cells, median
+from benchmarks.systems import DEFAULT, REPO
+
+
+def _order(data: dict) -> list[str]:
+    names = data["meta"]["systems"]
+    return sorted(names, key=lambda n: DEFAULT.index(n) if n in DEFAULT else len(DEFAULT))
+
+
+def _versions() -> dict[str, str]:
+    def run(cmd):
+        try:
+            return subprocess.run(
+                cmd, capture_output=True, text=True, cwd=REPO, timeout=10
+            ).stdout.strip()
+        except OSError:
+            return "?"
+
+    from benchmarks.peers import litellm_peer, portkey_peer
+
+    return {
+        "baton": run(["git", "rev-parse", "--short", "HEAD"])
+        + (" (+ uncommitted changes)" if run(["git", "status", "--porcelain"]) else ""),
+        "python": platform.python_version(),
+        "node": run(["node", "--version"]),
+        "litellm": litellm_peer.VERSION,
+        "portkey": portkey_peer.VERSION,
+        "cpu": _cpu_model(),
+        "kernel": platform.release(),
+    }
+
+
+def _cpu_model() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def markdown(data: dict) -> str:
+    cells, order, meta = Cells(data["records"]), _order(data), data["meta"]
+    v = _versions()
+    rounds = ", ".join(
+        f"{part['scenario']} {part['rounds']}"
+        for part in meta["settings"]["parts"]
+        if part["scenario"] in meta["scenarios"]
+    )
+    out = [
+        f"# baton benchmark: {'quick' if meta['quick'] else 'full'} run",
+        "",
+        f"{meta['started']}; {meta['cpus']} CPUs ({v['cpu']}), kernel {v['kernel']}; "
+        f"baton {v['baton']}, LiteLLM {v['litellm']}, Portkey gateway {v['portkey']}, "
+        f"Python {v['python']}, Node {v['node']}. Took {meta['duration_s']:.0f} s.",
+        "",
+        f"Every figure is the median of rounds ({rounds}), "
+        'the systems alternating within each round; "added" is measured against calling the '
+        "fake upstream directly in the same round. The machine is shared by client, upstream "
+        "and system under test, so read ratios, not absolute times. "
+        + (
+            "Run inside a private network namespace (loopback only)."
+            if meta["netns"]
+            else "Run on the host network (all traffic to 127.0.0.1)."
+        ),
+        "",
+        _noise(data),
+        "",
+        "## Targets",
+        "",
+        targets.table(cells, data),
+        "",
+        "## Start-up and memory",
+        "",
+        tables.systems_table(data, order),
+        "",
+    ]
+    sections = [
+        (
+            "nonstream",
+            "## Non-streaming chat completions",
+            lambda: tables.nonstream_table(cells, order),
+        ),
+        (
+            "stream",
+            "## Streaming: 50 chunks, 20 ms apart",
+            lambda: tables.stream_table(cells, order),
+        ),
+        (
+            "failover-hop",
+            "## Failover hop: first candidate 429s (Retry-After: 0), second serves",
+            lambda: tables.nonstream_table(cells, order, "failover-hop"),
+        ),
+        (
+            "failover",
+            "## Failover under load: first candidate 429s (no Retry-After), second serves",
+            lambda: tables.nonstream_table(cells, order, "failover"),
+        ),
+        (
+            "idle",
+            "## Many idle streams (two chunks, then silence until closed)",
+            lambda: tables.idle_table(cells, order),
+        ),
+    ]
+    for sc, title, build in sections:
+        if cells.levels(sc):
+            out += [title, "", build(), ""]
+    out += _profiles(data)
+    out += [
+        "## Cost of the harness itself",
+        "",
+        "Client and fake upstream CPU per request when calling the upstream directly: what "
+        "the load driver and upstream take from the two cores the system under test shares.",
+        "",
+        tables.harness_table(cells),
+        "",
+    ]
+    remote = {n: i.get("remote_peers") for n, i in data["systems"].items() if i.get("remote_peers")}
+    out += [f"Non-loopback peers seen on any system's sockets: {remote or 'none'}.", ""]
+    if data.get("notes"):
+        out += ["## Notes", "", *[f"- {n}" for n in data["notes"]], ""]
+    return "\n".join(out)
+
+
+def _profiles(data: dict) -> list[str]:
+    if not data.get("profiles"):
+        return []
+    out = [
+        "## Where baton's time goes",
+        "",
+        "Targets were missed, so baton (one worker) was sampled with py-spy under load "
+        "right after the run. Self time by package:",
+        "",
+    ]
+    for prof in data["profiles"]:
+        shares = ", ".join(f"{name} {100 * share:.0f}%" for name, share in prof["packages"])
+        out += [
+            f"- [{prof['scenario']}]({prof['file']}): {shares}; baton's own modules "
+            f"{100 * prof['own_share']:.0f}%. {prof['context']}",
+        ]
+    return [*out, ""]
+
+
+def _noise(data: dict) -> str:
+    """How busy the rest of the machine was while cells were measured."""
+    loads = sorted(
+        rec["result"]["foreign_cores"]
+        for rec in data["records"]
+        if "foreign_cores" in rec["result"]
+    )
+    if not loads:
+        return ""
+    waited = sum(rec["result"].get("waited_for_quiet_s", 0) for rec in data["records"])
+    return (
+        f"Other work on the machine during the measured windows (processes outside this "
+        f"run): median {median(loads):.2f} cores, 90th percentile "
+        f"{loads[int(0.9 * (len(loads) - 1))]:.2f}, max {loads[-1]:.2f} of "
+        f"{data['meta']['cpus']}; {waited:.0f} s were spent waiting for a quiet machine "
+        "before cells."
+    )
+
+
+def write(data: dict, folder: Path, name: str) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"{name}.json", folder / f"{name}.md"]
+    paths[0].write_text(json.dumps(data, indent=1))
+    paths[1].write_text(markdown(data))
+    try:
+        from benchmarks import chart
+
+        png = folder / f"{name}.png"
+        meta = data["meta"]
+        title = (
+            f"baton benchmark, {'quick' if meta['quick'] else 'full'} run of {meta['started']}: "
+            f"medians of rounds on a shared {meta['cpus']}-CPU machine ({name}.md has the tables)"
+        )
+        chart.draw(Cells(data["records"]), _order(data), png, title)
+        paths.append(png)
+    except ImportError as exc:
+        paths[1].write_text(paths[1].read_text() + f"\n(no chart: {exc})\n")
+    return paths
+
+
+def main() -> None:
+    """Re-render a run from its JSON: `python -m benchmarks.report benchmarks/results/full.json`."""
+    import sys
+
+    path = Path(sys.argv[1])
+    for written in write(json.loads(path.read_text()), path.parent, path.stem):
+        print(f"wrote {written}")
+
+
+if __name__ == "__main__":
+    main()

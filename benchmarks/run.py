@@ -1,0 +1,134 @@
+"""One command that measures baton against the gateways people would use instead.
+
+    python -m benchmarks.run            # full run: under 10 minutes once peers are installed
+    python -m benchmarks.run --quick    # fewer systems, levels and rounds: under 2 minutes
+
+Installs the peers if needed (LiteLLM into its own venv, Portkey with npm, both under
+benchmarks/.peers), starts the fake upstream, then each system in turn (timing its start-up and
+reading its idle memory), then runs the scenarios; see `benchmarks.session` for the order and
+`benchmarks.scenarios` for what each measures. Results: benchmarks/results/<name>.{md,json,png}.
+
+Everything listens on 127.0.0.1. When the kernel allows it, the runner re-executes itself in a
+private network namespace that has only a loopback interface, so that no system under test can
+reach the network at all (installs happen before that).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import time
+
+import attrs
+
+from benchmarks import report
+from benchmarks.scenarios import FULL, QUICK, SCENARIOS, Settings
+from benchmarks.session import Session
+from benchmarks.systems import BENCH, make
+
+WORK = BENCH / ".work"
+RESULTS = BENCH / "results"
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.run",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--quick", action="store_true", help="fewer systems, levels and rounds")
+    p.add_argument("--systems", help=f"comma-separated (default: {','.join(FULL.systems)})")
+    p.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated")
+    p.add_argument("--rounds", type=int, help="rounds per level, overriding the defaults")
+    p.add_argument("--out", help="results name under benchmarks/results (default full|quick)")
+    p.add_argument("--max-minutes", type=float, help="skip cells past this (default 11, quick 3)")
+    p.add_argument("--no-netns", action="store_true", help="stay in the host's network namespace")
+    p.add_argument(
+        "--no-profile", action="store_true", help="skip profiling baton when a target is missed"
+    )
+    p.add_argument("--in-netns", action="store_true", help=argparse.SUPPRESS)
+    return p.parse_args(argv)
+
+
+def _enter_netns(argv: list[str]) -> None:
+    """Re-run this command in a new network namespace with only `lo`, if unshare allows it."""
+    if shutil.which("unshare") is None or shutil.which("ip") is None:
+        return
+    if subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode != 0:
+        print("note: cannot create a network namespace; staying in the host's", file=sys.stderr)
+        return
+    script = 'ip link set lo up && exec "$@"'
+    cmd = ["unshare", "-n", "--", "sh", "-c", script, "sh", sys.executable, "-m", "benchmarks.run"]
+    os.execvp("unshare", [*cmd, *argv, "--in-netns"])
+
+
+def _missed(data: dict) -> bool:
+    """Did baton miss a target? (Then the report shows where its time goes.)"""
+    from benchmarks.summary import Cells
+    from benchmarks.targets import rows
+
+    return any("NOT" in verdict for _, _, verdict in rows(Cells(data["records"]), data))
+
+
+def _profiles(work) -> list[dict]:
+    from benchmarks import profile
+
+    out = []
+    for scenario in ("nonstream", "stream"):
+        print(f"profiling baton ({scenario}) ...", file=sys.stderr)
+        try:
+            out.append(profile.profile(scenario, "baton", 5.0, 16, work))
+        except (OSError, RuntimeError, subprocess.SubprocessError, SystemExit) as exc:
+            print(f"profile failed: {exc}", file=sys.stderr)
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    args = _parse(argv)
+    settings: Settings = QUICK if args.quick else FULL
+    if args.rounds:
+        parts = tuple(attrs.evolve(p, rounds=args.rounds) for p in settings.parts)
+        settings = attrs.evolve(settings, parts=parts)
+    names = args.systems.split(",") if args.systems else list(settings.systems)
+    systems = [make(n.strip()) for n in names if n.strip()]
+    chosen = [n.strip() for n in args.scenarios.split(",") if n.strip()]
+    if unknown := set(chosen) - set(SCENARIOS):
+        raise SystemExit(f"unknown scenarios {sorted(unknown)}; known: {', '.join(SCENARIOS)}")
+
+    if not args.in_netns:
+        for system in systems:  # installs need the package registries: before the namespace
+            system.install(lambda text: print(text, file=sys.stderr))
+        if not args.no_netns:
+            _enter_netns(argv)
+
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # children inherit it
+    work = WORK / f"run-{time.strftime('%Y%m%d-%H%M%S')}"
+    work.mkdir(parents=True, exist_ok=True)
+    limit_s = (args.max_minutes or (3.0 if args.quick else 11.0)) * 60
+    meta = {
+        "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "quick": args.quick,
+        "settings": attrs.asdict(settings),
+        "netns": args.in_netns,
+        "cpus": os.cpu_count(),
+        "nofile": hard,
+        "systems": [s.name for s in systems],
+        "scenarios": chosen,
+        "work": str(work),
+    }
+    session = Session(settings, systems, chosen, work, limit_s, explicit=bool(args.systems))
+    data = session.execute(meta, sys.stderr)
+    if not args.quick and not args.no_profile and _missed(data):
+        data["profiles"] = _profiles(work)
+    for path in report.write(data, RESULTS, args.out or ("quick" if args.quick else "full")):
+        print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
