@@ -68,6 +68,13 @@ class _Dialect:
         )
 
 
+def _status_fault(response: httpx.Response, body: bytes) -> UpstreamFault:
+    """An error status, classified once (Retry-After and rate-limit headers included)."""
+    return UpstreamFault(
+        classify_response(response.status_code, body, response.headers, now=time.time())
+    )
+
+
 def _fault(kind: FailureClass, message: str) -> UpstreamFault:
     return UpstreamFault(UpstreamFailure(kind, message))
 
@@ -109,9 +116,7 @@ async def _complete(
     finally:
         await response.aclose()
     if response.status_code >= 300:
-        raise UpstreamFault(
-            classify_response(response.status_code, body, response.headers, now=time.time())
-        )
+        raise _status_fault(response, body)
     problem = dialect.check(body)
     if problem is not None:
         raise UpstreamFault(problem)
@@ -129,10 +134,7 @@ async def _stream(
     response = await _send(client, attempt, timeouts, headers, dialect)
     try:
         if response.status_code >= 300:
-            body = await _read_body(response)
-            raise UpstreamFault(
-                classify_response(response.status_code, body, response.headers, now=time.time())
-            )
+            raise _status_fault(response, await _read_body(response))
         if not response.headers.get("content-type", "").startswith("text/event-stream"):
             body = await _read_body(response)
             problem = dialect.check(body)

@@ -20,41 +20,15 @@ import attrs
 from protocols import sse
 from protocols.chat import inspect_chunk
 from protocols.failures import FailureClass, UpstreamFailure, UpstreamFault
+from protocols.stream_gate import StreamGate
 
 
 @attrs.define
-class ChatStreamGate:
-    committed: bool = False
-    done: bool = False  # [DONE] arrived; later bytes are ignored
+class ChatStreamGate(StreamGate):
     finished: bool = False  # some choice carried a finish reason
-    _decoder: sse.SSEDecoder = attrs.field(factory=sse.SSEDecoder)
-    _held: bytearray = attrs.field(factory=bytearray)
-    fault: UpstreamFailure | None = None  # found after content was let through in one feed
-    _events: int = 0
 
-    @property
-    def started(self) -> bool:
-        """At least one event arrived (the upstream is alive, if not yet saying anything)."""
-        return self._events > 0
-
-    def feed(self, raw: bytes) -> bytes:
-        """The next upstream bytes; returns the bytes to send on now (b"" while held)."""
-        if self.done:
-            return b""
-        passed = bytearray()
-        try:
-            for event in self._decoder.feed(raw):
-                if event.data == "[DONE]":
-                    self.done = True
-                    break
-                self._events += 1
-                passed += self._take(event.data)
-        except UpstreamFault as fault:
-            if not passed:
-                raise
-            self.fault = fault.failure
-            self.done = True
-        return bytes(passed)
+    def _done_marker(self) -> None:
+        self.done = True
 
     def _take(self, data: str) -> bytes:
         try:
@@ -68,15 +42,7 @@ class ChatStreamGate:
         if info.error is not None:
             raise UpstreamFault(info.error)
         self.finished = self.finished or info.finish_reason is not None
-        frame = sse.encode_data(data)
-        if self.committed:
-            return frame
-        self._held += frame
-        if not info.content:
-            return b""
-        self.committed = True
-        held, self._held = bytes(self._held), bytearray()
-        return held
+        return self._hold(sse.encode_data(data), commits=info.content)
 
     def end(self) -> bytes:
         """The upstream body ended: what is still held (a reply with no content), or a fault."""
@@ -93,5 +59,4 @@ class ChatStreamGate:
                 )
             )
         self.committed = True
-        held, self._held = bytes(self._held), bytearray()
-        return held
+        return self._release()

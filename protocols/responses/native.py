@@ -21,42 +21,14 @@ from protocols.failures import (
     UpstreamFault,
     classify_error_object,
 )
+from protocols.stream_gate import StreamGate
 
 OPENING = frozenset({"response.created", "response.in_progress", "response.queued"})
 TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
 
 
 @attrs.define
-class NativeStreamGate:
-    committed: bool = False
-    done: bool = False  # a terminal event arrived
-    fault: UpstreamFailure | None = None  # found after content was let through in one feed
-    _decoder: sse.SSEDecoder = attrs.field(factory=sse.SSEDecoder)
-    _held: bytearray = attrs.field(factory=bytearray)
-    _events: int = 0
-
-    @property
-    def started(self) -> bool:
-        return self._events > 0
-
-    def feed(self, raw: bytes) -> bytes:
-        if self.done:
-            return b""
-        passed = bytearray()
-        try:
-            for event in self._decoder.feed(raw):
-                if event.data == "[DONE]":
-                    continue
-                self._events += 1
-                passed += self._take(event.data)
-                if self.done:
-                    break
-        except UpstreamFault as fault:
-            if not passed:
-                raise
-            self.fault, self.done = fault.failure, True
-        return bytes(passed)
-
+class NativeStreamGate(StreamGate):
     def end(self) -> bytes:
         if self.fault is not None:
             raise UpstreamFault(self.fault)
@@ -65,8 +37,7 @@ class NativeStreamGate:
             raise UpstreamFault(
                 UpstreamFailure(kind, "upstream ended its Responses stream before a terminal event")
             )
-        held, self._held = bytes(self._held), bytearray()
-        return held
+        return self._release()
 
     def _take(self, data: str) -> bytes:
         try:
@@ -80,17 +51,9 @@ class NativeStreamGate:
         kind = event["type"]
         if kind == "error" or (kind == "response.failed" and not self.committed):
             raise UpstreamFault(classify_error_object(_error_of(event)))
-        frame = sse.encode_event(kind, data)
         if kind in TERMINAL:
             self.done = True
-        if self.committed:
-            return frame
-        self._held += frame
-        if kind in OPENING:
-            return b""
-        self.committed = True
-        held, self._held = bytes(self._held), bytearray()
-        return held
+        return self._hold(sse.encode_event(kind, data), commits=kind not in OPENING)
 
 
 def check_native_response(body: bytes) -> UpstreamFailure | None:
