@@ -48,6 +48,11 @@ class IdleStreams:
             self.pending.release()
             self._settle()
 
+    async def _upstream_active(self) -> int:
+        """This cell's streams the upstream is still sending (its model name is unique)."""
+        stats = await upstream_stats(self.spec["upstream_port"])
+        return stats["active_by_model"].get(self.spec["upstream_model"], 0)
+
     def _on_first_token(self) -> None:
         self.first += 1
         self.pending.release()
@@ -113,12 +118,17 @@ class IdleStreams:
         self.closing = True
         for conn in list(self.conns):
             conn.abort()
+        closed_at = time.perf_counter()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await asyncio.sleep(float(spec.get("after_close", 2.0)))
+        await asyncio.sleep(2.0)
         after = self.watch.memory("server")
-        lingering = None
-        if spec.get("upstream_port"):
-            lingering = (await upstream_stats(spec["upstream_port"]))["ok"]["streams_active"]
+        lingering = cleared_s = None
+        if spec.get("upstream_port"):  # how long until the system let go of its upstream streams
+            lingering = left = await self._upstream_active()
+            while left and time.perf_counter() - closed_at < float(spec.get("linger_max", 10.0)):
+                await asyncio.sleep(0.5)
+                left = await self._upstream_active()
+            cleared_s = time.perf_counter() - closed_at if not left else None
         not_started = self.n - self.target
         return {
             "streams": self.n,
@@ -142,6 +152,7 @@ class IdleStreams:
             "memory_held": held,
             "memory_after_close": after,
             "upstream_memory_all_open": upstream,
-            "upstream_streams_after_close": lingering,
+            "upstream_streams_after_close": lingering,  # 2 s after the clients left
+            "upstream_streams_cleared_s": cleared_s,  # None: some still open after linger_max
             "client_cpu_ms": cpu_self_ms() - cpu_start,
         }

@@ -157,16 +157,23 @@ class Running:
             stop(self.proc)
 
 
-def launch(system: System, up: Upstream, work: Path, timeout: float = 90.0) -> Running:
+def launch(
+    system: System,
+    up: Upstream,
+    work: Path,
+    timeout: float = 90.0,
+    env: dict[str, str] | None = None,
+    log_name: str | None = None,
+) -> Running:
     """Start `system` and wait for its first good answer; raise with the log tail if none."""
     if not system.is_server:
         return Running(system, None, 0.0)
     system.port = free_port()
     spec = system.launch(up, work)
-    log = work / f"{system.name}.log"
+    log = work / (log_name or f"{system.name}.log")
     probe = system.request(up, "bench-model")
     t0 = time.perf_counter()
-    proc = spawn(spec.argv, spec.env, spec.cwd, log)
+    proc = spawn(spec.argv, {**spec.env, **(env or {})}, spec.cwd, log)
     deadline = t0 + timeout
     while time.perf_counter() < deadline:
         if proc.poll() is not None:
@@ -187,5 +194,20 @@ def wait_quiet(max_s: float, cores: float = 0.15) -> float:
         before = procstat.machine_busy_ms()
         time.sleep(0.2)
         if procstat.machine_busy_ms() - before <= cores * 200:
+            break
+    return time.perf_counter() - t0
+
+
+def wait_idle_machine(max_s: float, quiet_for: float, cores: float = 0.2) -> float:
+    """Wait (at most `max_s`) until the machine has used under `cores` for `quiet_for` seconds
+    in a row: a moment when nobody else sharing it is busy. Time waited."""
+    t0 = time.perf_counter()
+    calm_since = t0
+    while time.perf_counter() - t0 < max_s:
+        before = procstat.machine_busy_ms()
+        time.sleep(0.5)
+        if procstat.machine_busy_ms() - before > cores * 500:
+            calm_since = time.perf_counter()
+        elif time.perf_counter() - calm_since >= quiet_for:
             break
     return time.perf_counter() - t0

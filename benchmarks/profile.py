@@ -163,9 +163,75 @@ def profile(scenario: str, system_name: str, seconds: float, level: int, work: P
     }
 
 
+def startup(system_name: str, work: Path) -> dict:
+    """Start the system with `PYTHONPROFILEIMPORTTIME=1` and tell where start-up goes."""
+    system = make(system_name)
+    up_proc, up = launcher.start_upstream(work, 300)
+    log = work / f"startup-{system_name}.log"
+    log.unlink(missing_ok=True)
+    try:
+        launcher.launch(system, up, work, log_name=log.name).stop()  # warm the .pyc cache
+        log.unlink()
+        run = launcher.launch(
+            system, up, work, env={"PYTHONPROFILEIMPORTTIME": "1"}, log_name=log.name
+        )
+        run.stop()
+    finally:
+        launcher.stop(up_proc)
+    top, nested, total = Counter(), Counter(), 0
+    for line in log.read_text(errors="replace").splitlines():
+        if not line.startswith("import time:") or "|" not in line:
+            continue
+        _, cumulative, name = line.split("|")
+        if not cumulative.strip().isdigit():
+            continue  # the header
+        ms, depth = int(cumulative) // 1000, (len(name) - len(name.lstrip()) - 1) // 2
+        if depth == 0:
+            top[name.strip()] += ms
+            total += ms
+        elif depth <= 3:
+            nested[("  " * depth) + name.strip()] += ms
+    out = RESULTS / "profile-startup.md"
+    rows = [f"| {ms:,} | `{name}` |" for name, ms in top.most_common(12) if ms]
+    inner = [f"| {ms:,} | `{name}` |" for name, ms in nested.most_common(15) if ms]
+    out.write_text(
+        "\n".join(
+            [
+                f"# Profile: start-up of {system_name}",
+                "",
+                f"From spawning to the first answered request: {run.startup_s:.2f} s, of which "
+                f"{total / 1000:.2f} s importing modules (`PYTHONPROFILEIMPORTTIME=1`, bytecode "
+                "already cached; times include the profiler's own overhead). Run with "
+                "`python -m benchmarks.profile --scenario startup`.",
+                "",
+                "| ms (cumulative) | top-level import |",
+                "|---:|---|",
+                *rows,
+                "",
+                "The largest imports inside those (up to three levels down; each includes what "
+                "it imports in turn):",
+                "",
+                "| ms (cumulative) | import |",
+                "|---:|---|",
+                *inner,
+                "",
+            ]
+        )
+    )
+    return {
+        "scenario": "startup",
+        "file": out.name,
+        "raw": str(log),
+        "context": f"{run.startup_s:.2f} s to the first answer, {total / 1000:.2f} s of it "
+        "importing modules.",
+        "own_share": None,
+        "packages": [(name, ms / 1000) for name, ms in top.most_common(6)],
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m benchmarks.profile", description=__doc__)
-    p.add_argument("--scenario", choices=("nonstream", "stream", "both"), default="both")
+    p.add_argument("--scenario", choices=("nonstream", "stream", "startup", "both"), default="both")
     p.add_argument("--system", default="baton")
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--level", type=int, default=16)
@@ -174,7 +240,10 @@ def main(argv: list[str] | None = None) -> None:
     work.mkdir(parents=True, exist_ok=True)
     chosen = ("nonstream", "stream") if args.scenario == "both" else (args.scenario,)
     for scenario in chosen:
-        done = profile(scenario, args.system, args.seconds, args.level, work)
+        if scenario == "startup":
+            done = startup(args.system, work)
+        else:
+            done = profile(scenario, args.system, args.seconds, args.level, work)
         print(f"wrote {RESULTS / done['file']} (raw stacks: {done['raw']})")
 
 

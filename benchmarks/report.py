@@ -89,36 +89,9 @@ def markdown(data: dict) -> str:
         tables.systems_table(data, order),
         "",
     ]
-    sections = [
-        (
-            "nonstream",
-            "## Non-streaming chat completions",
-            lambda: tables.nonstream_table(cells, order),
-        ),
-        (
-            "stream",
-            "## Streaming: 50 chunks, 20 ms apart",
-            lambda: tables.stream_table(cells, order),
-        ),
-        (
-            "failover-hop",
-            "## Failover hop: first candidate 429s (Retry-After: 0), second serves",
-            lambda: tables.nonstream_table(cells, order, "failover-hop"),
-        ),
-        (
-            "failover",
-            "## Failover under load: first candidate 429s (no Retry-After), second serves",
-            lambda: tables.nonstream_table(cells, order, "failover"),
-        ),
-        (
-            "idle",
-            "## Many idle streams (two chunks, then silence until closed)",
-            lambda: tables.idle_table(cells, order),
-        ),
-    ]
-    for sc, title, build in sections:
+    for sc, title, build, note in _sections(cells, order):
         if cells.levels(sc):
-            out += [title, "", build(), ""]
+            out += [title, "", build(), "", note, ""]
     out += _profiles(data)
     out += [
         "## Cost of the harness itself",
@@ -136,22 +109,88 @@ def markdown(data: dict) -> str:
     return "\n".join(out)
 
 
+_ADDED = (
+    '"added": this system minus calling the upstream directly, in the same round (negative '
+    "values are within the machine's noise). "
+)
+
+
+def _sections(cells: Cells, order: list[str]) -> list[tuple]:
+    """(scenario, title, table builder, how to read it) for each scenario table."""
+    return [
+        (
+            "nonstream",
+            "## Non-streaming chat completions",
+            lambda: tables.nonstream_table(cells, order),
+            "req/s: answers completed per second inside the measured window. "
+            "÷ Portkey: this system's req/s over Portkey's in the same round. "
+            + _ADDED
+            + "server CPU ms/req: CPU time of the system's whole process tree per answer, "
+            "which depends less on what else the machine was doing than req/s does.",
+        ),
+        (
+            "stream",
+            "## Streaming: 50 chunks, 20 ms apart",
+            lambda: tables.stream_table(cells, order),
+            "TTFT: from sending the request to receiving the first chunk of text; first "
+            "tokens: how many TTFT samples all rounds gave (p99 is shown from 50). gap: time "
+            "between two chunks of one stream (the upstream sends one every 20 ms). "
+            + _ADDED
+            + "streams/s: streams completed per second in the window (each lasts about 1 s).",
+        ),
+        (
+            "failover-hop",
+            "## Failover hop: first candidate 429s (Retry-After: 0), second serves",
+            lambda: tables.nonstream_table(cells, order, "failover-hop"),
+            "Every request goes to a chain whose first candidate answers 429 with "
+            '`Retry-After: 0`. The baseline (direct) calls the serving upstream, so "added" '
+            "is what the failed attempt and the failover cost on top of the second upstream's "
+            "own time. 429s per request: attempts the failing candidate received per answer.",
+        ),
+        (
+            "failover",
+            "## Failover under load: first candidate 429s (no Retry-After), second serves",
+            lambda: tables.nonstream_table(cells, order, "failover"),
+            "The same chain with a 429 that gives no Retry-After: each gateway's own cooldown "
+            "policy decides whether it keeps trying the failing candidate (429s per request "
+            "near 1) or goes straight to the second (near 0).",
+        ),
+        (
+            "idle",
+            "## Many idle streams (two chunks, then silence until closed)",
+            lambda: tables.idle_table(cells, order),
+            "Streams are opened (at most 100 waiting for their first chunk at a time) until all "
+            "have one or the time allowed runs out; held open: streams still open when the "
+            "client closed them all; dropped: the rest, with why. RSS/PSS per stream: growth "
+            "from before opening to all open, over the streams held. The last column is the "
+            "upstream's count of its streams still open 2 s after the clients went away, and "
+            "when none was left (watched for 10 s): a gateway that does not notice its clients "
+            "leaving keeps their upstream streams, and what they cost, alive.",
+        ),
+    ]
+
+
 def _profiles(data: dict) -> list[str]:
     if not data.get("profiles"):
         return []
     out = [
         "## Where baton's time goes",
         "",
-        "Targets were missed, so baton (one worker) was sampled with py-spy under load "
-        "right after the run. Self time by package:",
+        "Targets were missed, so right after the run baton (one worker) was profiled: sampled "
+        "with py-spy under load (self time by package), and its start-up timed import by "
+        "import when that target was missed.",
         "",
     ]
     for prof in data["profiles"]:
+        if prof["scenario"] == "startup":
+            shares = ", ".join(f"{name} {s:.2f} s" for name, s in prof["packages"])
+            out.append(f"- [start-up]({prof['file']}): {prof['context']} Imports: {shares}.")
+            continue
         shares = ", ".join(f"{name} {100 * share:.0f}%" for name, share in prof["packages"])
-        out += [
+        out.append(
             f"- [{prof['scenario']}]({prof['file']}): {shares}; baton's own modules "
-            f"{100 * prof['own_share']:.0f}%. {prof['context']}",
-        ]
+            f"{100 * prof['own_share']:.0f}%. {prof['context']}"
+        )
     return [*out, ""]
 
 

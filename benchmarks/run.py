@@ -25,10 +25,10 @@ import time
 
 import attrs
 
-from benchmarks import report
+from benchmarks import launcher, report
 from benchmarks.scenarios import FULL, QUICK, SCENARIOS, Settings
 from benchmarks.session import Session
-from benchmarks.systems import BENCH, make
+from benchmarks.systems import BENCH, ISOLATED, make
 
 WORK = BENCH / ".work"
 RESULTS = BENCH / "results"
@@ -50,6 +50,13 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument(
         "--no-profile", action="store_true", help="skip profiling baton when a target is missed"
     )
+    p.add_argument(
+        "--wait-idle",
+        type=float,
+        default=0.0,
+        metavar="MINUTES",
+        help="first wait up to this long for the machine to be idle for 10 s",
+    )
     p.add_argument("--in-netns", action="store_true", help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
@@ -66,22 +73,27 @@ def _enter_netns(argv: list[str]) -> None:
     os.execvp("unshare", [*cmd, *argv, "--in-netns"])
 
 
-def _missed(data: dict) -> bool:
-    """Did baton miss a target? (Then the report shows where its time goes.)"""
+def _missed(data: dict) -> list[str]:
+    """The profiles that show where baton's time goes, for the targets it missed."""
     from benchmarks.summary import Cells
     from benchmarks.targets import rows
 
-    return any("NOT" in verdict for _, _, verdict in rows(Cells(data["records"]), data))
+    missed = [t for t, _, verdict in rows(Cells(data["records"]), data) if "NOT" in verdict]
+    wanted = ["nonstream", "stream"] if any("start-up" not in t for t in missed) else []
+    return wanted + (["startup"] if any("start-up" in t for t in missed) else [])
 
 
-def _profiles(work) -> list[dict]:
+def _profiles(scenarios: list[str], work) -> list[dict]:
     from benchmarks import profile
 
     out = []
-    for scenario in ("nonstream", "stream"):
+    for scenario in scenarios:
         print(f"profiling baton ({scenario}) ...", file=sys.stderr)
         try:
-            out.append(profile.profile(scenario, "baton", 5.0, 16, work))
+            if scenario == "startup":
+                out.append(profile.startup("baton", work))
+            else:
+                out.append(profile.profile(scenario, "baton", 5.0, 16, work))
         except (OSError, RuntimeError, subprocess.SubprocessError, SystemExit) as exc:
             print(f"profile failed: {exc}", file=sys.stderr)
     return out
@@ -103,9 +115,14 @@ def main(argv: list[str] | None = None) -> None:
     if not args.in_netns:
         for system in systems:  # installs need the package registries: before the namespace
             system.install(lambda text: print(text, file=sys.stderr))
+        if args.wait_idle:
+            waited = launcher.wait_idle_machine(args.wait_idle * 60, quiet_for=10.0)
+            print(f"waited {waited:.0f} s for an idle machine", file=sys.stderr)
         if not args.no_netns:
-            _enter_netns(argv)
+            _enter_netns(argv)  # the namespaced run skips installs and waiting
 
+    if args.in_netns:
+        os.environ[ISOLATED] = "1"
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # children inherit it
     work = WORK / f"run-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -124,8 +141,8 @@ def main(argv: list[str] | None = None) -> None:
     }
     session = Session(settings, systems, chosen, work, limit_s, explicit=bool(args.systems))
     data = session.execute(meta, sys.stderr)
-    if not args.quick and not args.no_profile and _missed(data):
-        data["profiles"] = _profiles(work)
+    if not args.quick and not args.no_profile and "baton" in data["systems"]:
+        data["profiles"] = _profiles(_missed(data), work)
     for path in report.write(data, RESULTS, args.out or ("quick" if args.quick else "full")):
         print(f"wrote {path}")
 

@@ -6,11 +6,13 @@ process, bounded in time by its spec and again by a subprocess timeout.
 
 from __future__ import annotations
 
+import itertools
 import json
 import resource
 import select
 import subprocess
 import sys
+import time
 
 import attrs
 
@@ -119,6 +121,7 @@ QUICK = Settings(
 )
 
 
+_CELL_IDS = itertools.count(int(time.time()) % 100000)
 FAILOVER_KIND = {"failover": "cooldown", "failover-hop": "hop"}
 
 
@@ -146,7 +149,9 @@ def cell_spec(
         open_seconds = min(100.0, max(10.0, n * s.idle_seconds_per_stream))
         # two chunks at once, then nothing until long after the cell is over
         quiet_ms = int((open_seconds + s.idle_hold + 30) * 1000)
-        req = system.request(up, f"bench-c3-d{quiet_ms}-f2", stream=True)
+        # a model name of its own, so the upstream can tell this cell's streams from others'
+        model = f"bench-c3-d{quiet_ms}-f2-t{next(_CELL_IDS)}"
+        req = system.request(up, model, stream=True)
         spec = {
             "mode": "idle",
             "streams": n,
@@ -155,8 +160,9 @@ def cell_spec(
             "hold": s.idle_hold,
             "max_pending": 100,
             "upstream_port": up.ok,
+            "upstream_model": model,
         }
-        bound = open_seconds + s.idle_hold + 30
+        bound = open_seconds + s.idle_hold + 45
     else:
         stream = scenario == "stream"
         req = system.request(

@@ -131,6 +131,7 @@ def idle_row(res: dict) -> dict:
         "rss_open": at["rss"] / MB,
         "rss_after": after["rss"] / MB,
         "lingering": res.get("upstream_streams_after_close"),
+        "cleared_s": res.get("upstream_streams_cleared_s"),
         "kb_per_stream": (at["rss"] - before["rss"]) / held / 1024 if held else None,
         "pss_kb_per_stream": (at["pss"] - before["pss"]) / held / 1024 if held else None,
         "open_s": res["all_first_token_s"],

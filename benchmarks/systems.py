@@ -56,19 +56,24 @@ class Launch:
     cwd: Path
 
 
+ISOLATED = "BATON_BENCH_NETNS"  # set by the runner inside its loopback-only namespace
+
+
 def offline_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment every system starts with: no proxy can lead anywhere but loopback."""
+    """The environment every system starts with. Outside the loopback-only namespace, proxy
+    variables point at a dead loopback port so a stray outbound call fails at once."""
     env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
-    env.update(
-        {
-            "HTTP_PROXY": "http://127.0.0.1:9",
-            "HTTPS_PROXY": "http://127.0.0.1:9",
-            "NO_PROXY": "127.0.0.1,localhost",
-            "no_proxy": "127.0.0.1,localhost",
-            "PYTHONUNBUFFERED": "1",
-            "PYTHONDONTWRITEBYTECODE": "1",
-        }
-    )
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # start-up is measured as users see it: .pyc cached
+    env["PYTHONUNBUFFERED"] = "1"
+    if os.environ.get(ISOLATED) != "1":
+        env.update(
+            {
+                "HTTP_PROXY": "http://127.0.0.1:9",
+                "HTTPS_PROXY": "http://127.0.0.1:9",
+                "NO_PROXY": "127.0.0.1,localhost",
+                "no_proxy": "127.0.0.1,localhost",
+            }
+        )
     env.update(extra or {})
     return env
 

@@ -134,6 +134,14 @@ def stream_table(cells: Cells, order: list[str]) -> str:
     )
 
 
+def _lingering(r: dict) -> str:
+    if r["lingering"] is None:
+        return "-"
+    if r["cleared_s"] is not None:
+        return f"{r['lingering']:,}; none after {r['cleared_s']:.1f} s"
+    return f"{r['lingering']:,}; some still after 10 s"
+
+
 def idle_table(cells: Cells, order: list[str]) -> str:
     sc, rows = "idle", []
     for level in cells.levels(sc):
@@ -159,7 +167,7 @@ def idle_table(cells: Cells, order: list[str]) -> str:
                     fmt(r["kb_per_stream"]),
                     fmt(r["pss_kb_per_stream"]),
                     fmt(r["rss_after"]),
-                    "-" if r["lingering"] is None else f"{r['lingering']:,}",
+                    _lingering(r),
                 ]
             )
     return table(
@@ -175,7 +183,7 @@ def idle_table(cells: Cells, order: list[str]) -> str:
             "RSS KB/stream",
             "PSS KB/stream",
             "RSS after close MB",
-            "upstream streams still open 2 s after close",
+            "upstream streams open 2 s after close",
         ],
         rows,
     )
@@ -188,7 +196,9 @@ def systems_table(data: dict, order: list[str]) -> str:
         if name == "direct":
             continue
         if "failed" in info:
-            rows.append([name, str(info.get("workers")), "failed to start", "", "", "", ""])
+            last = [ln for ln in info["failed"].splitlines() if ln.strip()][-1][:90]
+            why = last.replace("|", "/").replace("`", "'")
+            rows.append([name, str(info["workers"]), f"failed to start: `{why}`", *[""] * 6])
             continue
         mem = lambda key, field="rss": fmt(info[key][field] / MB) if key in info else "-"  # noqa
         rows.append(

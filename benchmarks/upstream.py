@@ -31,6 +31,7 @@ import os
 import re
 import signal
 import sys
+from collections import Counter
 
 import attrs
 
@@ -157,9 +158,12 @@ class Server:
         self.behaviour = behaviour
         self.replies = Replies()
         self.listeners: dict[str, Listener] = {}
+        self.active_by_model: Counter[str] = Counter()  # streams being sent, per model name
 
     def stats_body(self) -> bytes:
-        return json.dumps({n: lst.stats() for n, lst in self.listeners.items()}).encode()
+        stats: dict = {n: lst.stats() for n, lst in self.listeners.items()}
+        stats["active_by_model"] = {m: n for m, n in self.active_by_model.items() if n}
+        return json.dumps(stats).encode()
 
 
 class Connection(asyncio.Protocol):
@@ -171,6 +175,7 @@ class Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.busy = False  # a response is still being written; later requests wait (pipelining)
         self.timer: asyncio.TimerHandle | None = None
+        self.streaming: str | None = None  # model of the stream being sent
         self.close_after = False
 
     def connection_made(self, transport) -> None:
@@ -184,7 +189,10 @@ class Connection(asyncio.Protocol):
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
+        if self.streaming is not None:
             self.listener.streams_aborted += 1
+            self.server.active_by_model[self.streaming] -= 1
+            self.streaming = None
         self.transport = None
 
     def data_received(self, data: bytes) -> None:
@@ -279,6 +287,8 @@ class Connection(asyncio.Protocol):
     def _start_stream(self, model: str, behaviour: Behaviour) -> None:
         self.busy = True
         self.listener.streams_started += 1
+        self.streaming = model
+        self.server.active_by_model[model] += 1
         first, middle, last = self.server.replies.chunks(model)
         head = _head(
             200,
@@ -301,6 +311,8 @@ class Connection(asyncio.Protocol):
             if i == chunks - 1:
                 payload = (head + first if i == 0 else middle) + last
                 self.listener.streams_completed += 1
+                self.server.active_by_model[model] -= 1
+                self.streaming = None
                 self.busy = False
                 self._send(payload)
                 self._next_request()
