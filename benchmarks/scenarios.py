@@ -1,7 +1,8 @@
 """What is measured: the scenarios, their levels, and the load-driver spec of one cell.
 
-A *cell* is one (scenario, level, system, round): one run of `benchmarks.loadgen` in its own
-process, bounded in time by its spec and again by a subprocess timeout.
+A *cell* is one (scenario, level, system, round): one spec run by the load-driver process
+(`benchmarks.loadgen --serve`), bounded in time by the spec and again by the `Driver`, which
+kills and replaces the driver when a result is late.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ class Settings:
     warmup: float  # seconds of load before each measured window, at least ...
     max_warmup: float  # ... and at most, until every connection has had an answer
     measure: float  # measured window, non-streaming
-    stream_measure: float  # measured window, streaming (doubled at one stream)
+    stream_measure: float  # measured window, streaming (2.5 times longer at one stream)
     idle_open_rate: float
     idle_seconds_per_stream: float  # opening N idle streams may take N times this (10-100 s)
     idle_hold: float

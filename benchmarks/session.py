@@ -143,8 +143,9 @@ class Session:
         result = self.driver.run(spec, bound)
         result["cell_s"] = time.perf_counter() - t0
         after = launcher.upstream_stats(up)
-        result["upstream"] = {
-            name: {f: after[name][f] - before[name][f] for f in UPSTREAM_FIELDS} for name in after
+        result["upstream"] = {  # per listener: what this cell made the upstream do
+            name: {f: after[name][f] - before[name][f] for f in UPSTREAM_FIELDS}
+            for name in up.listeners
         }
         result["waited_for_quiet_s"] = waited
         return result

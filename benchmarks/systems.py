@@ -37,6 +37,8 @@ class Upstream:
     r429: int
     r429z: int
 
+    listeners = ("ok", "r429", "r429z")
+
     def url(self, listener: str = "ok") -> str:
         return f"http://127.0.0.1:{getattr(self, listener)}/v1"
 
