@@ -244,7 +244,7 @@ def main(argv: list[str] | None = None) -> None:
             done = startup(args.system, work)
         else:
             done = profile(scenario, args.system, args.seconds, args.level, work)
-        print(f"wrote {RESULTS / done['file']} (raw stacks: {done['raw']})")
+        print(f"wrote {RESULTS / done['file']} (raw data: {done['raw']})")
 
 
 if __name__ == "__main__":
