@@ -1,5 +1,5 @@
 """Logging set-up: loguru to stderr, never with variable values in tracebacks (they can hold
-secrets), and the standard library's loggers (hypercorn's) routed through it."""
+secrets), and the standard library's loggers routed through it."""
 
 from __future__ import annotations
 

@@ -1,9 +1,8 @@
-"""The HTTP replies every route builds: JSON bodies, OpenAI error envelopes, SSE headers."""
+"""The replies every route builds: JSON bodies, OpenAI error envelopes, SSE headers."""
 
 from __future__ import annotations
 
-from quart import Response
-
+from edge.wire import Reply
 from protocols import jsoncodec
 from protocols.errors import BatonError
 
@@ -17,16 +16,12 @@ SSE_HEADERS = {
 
 def json_response(
     payload: object, status: int = 200, headers: dict[str, str] | None = None
-) -> Response:
-    return Response(
-        jsoncodec.dumps(payload), status=status, headers={"content-type": JSON, **(headers or {})}
-    )
+) -> Reply:
+    return Reply(status, {"content-type": JSON, **(headers or {})}, jsoncodec.dumps(payload))
 
 
-def error_response(error: BatonError, headers: dict[str, str] | None = None) -> Response:
+def error_response(error: BatonError, headers: dict[str, str] | None = None) -> Reply:
     """The envelope with the error's status and headers (Retry-After) plus `headers`."""
-    return Response(
-        error.body(),
-        status=error.status,
-        headers={"content-type": JSON, **error.headers(), **(headers or {})},
+    return Reply(
+        error.status, {"content-type": JSON, **error.headers(), **(headers or {})}, error.body()
     )

@@ -10,20 +10,19 @@ and its input items are saved; `store: false` saves nothing.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import attrs
 import trio
 from loguru import logger
-from quart import Response, request
-from quart_trio import QuartTrio
 
 from actors.messages import Call, Completed, Failed, StreamStarted
 from actors.store import StoredResponse
 from actors.system import ActorSystem
 from edge.replies import SSE_HEADERS, error_response, json_response
 from edge.responses_stream import ResponsesStream
+from edge.wire import Reply, Request, StreamReply, TakeOver
 from protocols import jsoncodec
 from protocols.chat import ChatRequest, parse_json_object
 from protocols.errors import BadRequest, NotFound, UpstreamFailed
@@ -36,17 +35,15 @@ from protocols.responses import (
     responses_to_chat,
 )
 
+Answer = Reply | StreamReply | TakeOver
 
-def register_responses(app: QuartTrio, system: ActorSystem) -> None:
+
+def create_route(system: ActorSystem) -> Callable[[Request], Awaitable[Answer]]:
+    """`POST /v1/responses`: JSON, or SSE with keep-alives while the upstream is slow."""
     config = system.config
-    store = system.responses
 
-    @app.post("/v1/responses")
-    @app.post("/responses")
-    async def create_response() -> Response:
-        body = await request.get_data(cache=False)
-        assert isinstance(body, bytes)
-        payload = parse_json_object(body)
+    async def create_response(request: Request) -> Answer:
+        payload = parse_json_object(request.body)
         prepared = await prepare(system, payload)
         chat, save = prepared.chat, prepared.save
         call, receive = submit(system, prepared)
@@ -72,31 +69,60 @@ def register_responses(app: QuartTrio, system: ActorSystem) -> None:
         body_stream = ResponsesStream(
             call, receive, stream, first=first, keepalive=config.timeouts.keepalive, on_final=save
         )
-        return Response(body_stream, 200, headers=headers)
+        return StreamReply(200, headers, body_stream)
 
-    @app.get("/v1/responses/<response_id>")
-    async def get_response(response_id: str) -> Response:
+    return create_response
+
+
+@attrs.frozen
+class StoredRoutes:
+    """`GET`/`DELETE /v1/responses/{id}` and `GET /v1/responses/{id}/input_items`."""
+
+    system: ActorSystem
+
+    def find(self, path: str) -> dict[str, Callable[[Request], Awaitable[Answer]]] | None:
+        for prefix in ("/v1/responses/", "/responses/"):
+            if path.startswith(prefix):
+                rest = path[len(prefix) :]
+                break
+        else:
+            return None
+        response_id, _, tail = rest.partition("/")
+        if not response_id or "/" in tail:
+            return None
+        if tail == "input_items":
+            return {"GET": lambda request: self.input_items(request, response_id)}
+        if tail:
+            return None
+        return {
+            "GET": lambda request: self.get(response_id),
+            "DELETE": lambda request: self.delete(response_id),
+        }
+
+    async def get(self, response_id: str) -> Answer:
+        store = self.system.responses
         stored = await store.get(response_id) if store is not None else None
         if stored is None:
             raise _missing(response_id)
         return json_response(stored.response)
 
-    @app.delete("/v1/responses/<response_id>")
-    async def delete_response(response_id: str) -> Response:
+    async def delete(self, response_id: str) -> Answer:
+        store = self.system.responses
         if store is None or not await store.delete(response_id):
             raise _missing(response_id)
         return json_response({"id": response_id, "object": "response.deleted", "deleted": True})
 
-    @app.get("/v1/responses/<response_id>/input_items")
-    async def list_input_items(response_id: str) -> Response:
+    async def input_items(self, request: Request, response_id: str) -> Answer:
+        store = self.system.responses
         if store is None or await store.get(response_id) is None:
             raise _missing(response_id)
-        limit = _limit(request.args.get("limit", "20"))
-        order = request.args.get("order", "desc")
+        args = request.args
+        limit = _limit(args.get("limit", "20"))
+        order = args.get("order", "desc")
         if order not in ("asc", "desc"):
             raise BadRequest("'order' must be 'asc' or 'desc'", param="order")
         page = await store.input_items(
-            response_id, limit=limit, order=order, after=request.args.get("after")
+            response_id, limit=limit, order=order, after=args.get("after")
         )
         data = list(page.items)
         return json_response(
@@ -108,6 +134,10 @@ def register_responses(app: QuartTrio, system: ActorSystem) -> None:
                 "has_more": page.has_more,
             }
         )
+
+
+def stored_routes(system: ActorSystem) -> StoredRoutes:
+    return StoredRoutes(system)
 
 
 @attrs.frozen
@@ -204,7 +234,7 @@ async def _complete(
     ids: IdFactory,
     created_at: int,
     save: Any,
-) -> Response:
+) -> Reply:
     with receive:
         try:
             first = await receive.receive()

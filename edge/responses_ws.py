@@ -7,7 +7,7 @@ connection as `previous_response_id` even with `store: false` (the connection re
 last few, as the API does). `generate: false` (Codex's prewarm) records the input for the next
 turn and answers at once, without a model call. A message that is not a valid `response.create` gets
 an `error` event and the connection stays open; a closed socket cancels the call in flight,
-and the upstream request with it (Quart cancels this handler when the client disconnects).
+and the upstream request with it (a watcher reads the socket while a turn runs).
 """
 
 from __future__ import annotations
@@ -15,58 +15,93 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import trio
 from loguru import logger
-from quart import Response, websocket
-from quart_trio import QuartTrio
+from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_server_stream
 
 from actors.store import StoredResponse
 from actors.system import ActorSystem
-from edge.auth import check_client
 from edge.responses import prepare, submit
 from edge.responses_stream import ResponsesStream
+from edge.wire import Request
 from protocols import jsoncodec
 from protocols.errors import BadRequest, BatonError
 from protocols.responses import IdFactory, ResponseStream
 
 _RECENT_LIMIT = 16  # responses a connection remembers for previous_response_id
+_MAX_MESSAGE = 64 * 1024 * 1024
 
 
-def register_responses_websocket(
-    app: QuartTrio, system: ActorSystem, client_keys: tuple[bytes, ...]
-) -> None:
-    @app.websocket("/v1/responses")
-    @app.websocket("/responses")
-    async def responses_socket() -> Response | None:
+async def serve(system: ActorSystem, request: Request, stream: trio.abc.Stream) -> None:
+    """Run one WebSocket connection (the client is already authenticated) until it closes."""
+    async with trio.open_nursery() as nursery:
+        handshake = await wrap_server_stream(nursery, stream, max_message_size=_MAX_MESSAGE)
+        socket = await handshake.accept()
         try:
-            check_client(websocket.headers, client_keys)
-        except BatonError as error:  # refuse the upgrade with the envelope, as HTTP would
-            return Response(
-                error.body(), error.status, headers={"content-type": "application/json"}
+            await _converse(system, socket)
+        except ConnectionClosed:
+            pass
+        finally:
+            nursery.cancel_scope.cancel()
+
+
+async def _converse(system: ActorSystem, socket: WebSocketConnection) -> None:
+    sequence = 0
+    recent: dict[str, StoredResponse] = {}
+    waiting: list[str | bytes] = []  # a message that arrived while a turn was running
+    while True:
+        message = waiting.pop() if waiting else await socket.get_message()
+        try:
+            await _turn(system, socket, message, recent, waiting)
+        except BatonError as error:
+            await socket.send_message(
+                jsoncodec.dumps(
+                    {
+                        "type": "error",
+                        "code": error.code,
+                        "message": error.message,
+                        "param": error.param,
+                        "sequence_number": sequence,
+                    }
+                ).decode()
             )
-        await websocket.accept()
-        sequence = 0
-        recent: dict[str, StoredResponse] = {}
-        while True:
-            message = await websocket.receive()
+        sequence += 1
+
+
+async def _turn(
+    system: ActorSystem,
+    socket: WebSocketConnection,
+    message: str | bytes,
+    recent: dict[str, StoredResponse],
+    waiting: list[str | bytes],
+) -> None:
+    """Serve one message while watching the socket: a close cancels the turn (and its call)."""
+    async with trio.open_nursery() as nursery:
+
+        async def watch() -> None:
             try:
-                await _serve_one(system, message, recent)
-            except BatonError as error:
-                await websocket.send(
-                    jsoncodec.dumps(
-                        {
-                            "type": "error",
-                            "code": error.code,
-                            "message": error.message,
-                            "param": error.param,
-                            "sequence_number": sequence,
-                        }
-                    ).decode()
-                )
-            sequence += 1
+                waiting.append(await socket.get_message())
+            except ConnectionClosed:
+                nursery.cancel_scope.cancel()
+
+        nursery.start_soon(watch)
+        refused: BatonError | None = None
+        try:
+            await _serve_one(system, socket, message, recent)
+        except BatonError as error:  # raised outside the nursery, not as a group
+            refused = error
+        nursery.cancel_scope.cancel()
+    if socket.closed is not None:
+        raise ConnectionClosed(socket.closed)
+    if refused is not None:
+        raise refused
 
 
 async def _serve_one(
-    system: ActorSystem, message: str | bytes, recent: dict[str, StoredResponse]
+    system: ActorSystem,
+    socket: WebSocketConnection,
+    message: str | bytes,
+    recent: dict[str, StoredResponse],
 ) -> None:
     payload = _create_message(message)
     prepared = await prepare(system, payload, recent)
@@ -82,7 +117,7 @@ async def _serve_one(
         events = stream.start() + stream.finish(completed_at=int(time.time()))
         remember(stream.response)
         for event in events:
-            await websocket.send(jsoncodec.dumps(event).decode())
+            await socket.send_message(jsoncodec.dumps(event).decode())
         return
     call, receive = submit(system, prepared)
     relay = ResponsesStream(
@@ -100,7 +135,7 @@ async def _serve_one(
             except StopAsyncIteration:
                 return
             for event in events:
-                await websocket.send(jsoncodec.dumps(event).decode())
+                await socket.send_message(jsoncodec.dumps(event).decode())
     finally:
         await relay.aclose()
 

@@ -1,32 +1,21 @@
-"""Runs baton: the actor system and Hypercorn, in one nursery, in this process."""
+"""Runs baton in this process: the actor system and the HTTP server, in one nursery."""
 
 from __future__ import annotations
 
-import logging
+import socket
 from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
 
 import trio
-from hypercorn.config import Config as HypercornConfig
-from hypercorn.config import Sockets
-from hypercorn.trio.run import worker_serve
-from hypercorn.utils import wrap_app
 
 from actors.system import ActorSystem
 from config.model import Config
-from edge.app import create_app
+from edge.app import create_handler
+from edge.wire import bind_sockets, serve_http
 
-
-def hypercorn_config(host: str, port: int) -> HypercornConfig:
-    settings = HypercornConfig()
-    settings.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
-    settings.accesslog = None
-    settings.errorlog = logging.getLogger("hypercorn.error")
-    settings.backlog = 4096
-    settings.keep_alive_timeout = 75  # longer than clients' pools keep idle connections
-    settings.graceful_timeout = 10
-    return settings
+KEEPALIVE_TIMEOUT = 75.0  # longer than clients' pools keep idle connections
+GRACEFUL_TIMEOUT = 10.0
 
 
 async def serve(
@@ -35,7 +24,7 @@ async def serve(
     host: str = "127.0.0.1",
     port: int = 0,
     shutdown_trigger: Callable[[], Awaitable[None]] | None = None,
-    sockets: Sockets | None = None,
+    sockets: list[socket.socket] | None = None,
     data_dir: Path | None = None,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
@@ -44,17 +33,19 @@ async def serve(
     State goes to `data_dir`; without one it is kept in memory only."""
     async with trio.open_nursery() as actors:
         system = await ActorSystem.start(actors, config, data_dir)
-        settings = hypercorn_config(host, port)
-        app = wrap_app(create_app(system), settings.wsgi_max_body_size, "asgi")
+        listening = sockets if sockets is not None else bind_sockets(host, port)
         async with trio.open_nursery() as http:
-            binds = await http.start(
+            urls = await http.start(
                 partial(
-                    worker_serve,
-                    app,
-                    settings,
-                    sockets=sockets,
+                    serve_http,
+                    create_handler(system),
+                    listening,
+                    max_body=config.server.max_body_bytes,
+                    keepalive_timeout=KEEPALIVE_TIMEOUT,
+                    read_timeout=config.timeouts.total,
+                    graceful_timeout=GRACEFUL_TIMEOUT,
                     shutdown_trigger=shutdown_trigger or trio.sleep_forever,
                 )
             )
-            task_status.started(binds)
-        actors.cancel_scope.cancel()  # hypercorn has drained its connections: stop the actors
+            task_status.started(urls)
+        actors.cancel_scope.cancel()  # every connection has ended: stop the actors

@@ -11,23 +11,23 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import signal
+import socket
 from functools import partial
 from multiprocessing.connection import wait
 from multiprocessing.synchronize import Event
 from pathlib import Path
 
 import trio
-from hypercorn.config import Sockets
 from loguru import logger
 
 import config as baton_config
 from edge import logs
-from edge.server import hypercorn_config, serve
+from edge.server import serve
+from edge.wire import bind_sockets
 
 
 def run_workers(args: argparse.Namespace, data_dir: Path) -> int:
-    settings = hypercorn_config(args.host, args.port)
-    sockets = settings.create_sockets()
+    sockets = bind_sockets(args.host, args.port)
     context = multiprocessing.get_context("spawn")
     stop = context.Event()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # children inherit this; the parent decides
@@ -35,7 +35,7 @@ def run_workers(args: argparse.Namespace, data_dir: Path) -> int:
         context.Process(
             target=_worker,
             name=f"baton-worker-{index}",
-            args=(args.config, args.host, args.port, args.log_level, sockets, stop, data_dir),
+            args=(args.config, args.log_level, sockets, stop, data_dir),
         )
         for index in range(args.workers)
     ]
@@ -43,7 +43,7 @@ def run_workers(args: argparse.Namespace, data_dir: Path) -> int:
         worker.start()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    bound = sockets.insecure_sockets[0].getsockname()
+    bound = sockets[0].getsockname()
     logger.info(
         "baton is serving on http://{}:{}/v1 with {} workers", bound[0], bound[1], args.workers
     )
@@ -53,30 +53,24 @@ def run_workers(args: argparse.Namespace, data_dir: Path) -> int:
         worker.join(timeout=30)
         if worker.is_alive():
             worker.terminate()
-    for sock in sockets.insecure_sockets:
+    for sock in sockets:
         sock.close()
     return max((worker.exitcode or 0 for worker in workers), default=0)
 
 
 def _worker(
     config_path: Path | None,
-    host: str,
-    port: int,
     log_level: str,
-    sockets: Sockets,
+    sockets: list[socket.socket],
     stop: Event,
     data_dir: Path,
 ) -> None:
     logs.configure(log_level)
-    for sock in sockets.insecure_sockets:
-        sock.listen(hypercorn_config(host, port).backlog)
     loaded = baton_config.load(config_path)
     trio.run(
         partial(
             serve,
             loaded.config,
-            host=host,
-            port=port,
             sockets=sockets,
             data_dir=data_dir,
             shutdown_trigger=partial(_wait_for, stop),
