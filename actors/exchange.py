@@ -1,32 +1,35 @@
-"""One attempt: a Chat Completions request to one upstream with one key, start to finish.
+"""One attempt: a request to one upstream with one key, run in the caller's own task.
 
 Every way the exchange can go wrong is mapped here, once, to an `UpstreamFailure` (DESIGN:
 "each upstream failure mapped once at the boundary"). Timeouts, per attempt:
-- `connect`: opening the TCP (and TLS) connection;
-- `first_byte`: from sending the request to the response headers and, for a stream, its first
-  event;
+- `connect`: opening the TCP (and TLS) connection (the HTTP client's own);
+- `first_byte`: from sending the request to the response head, and again from the head to the
+  stream's first event;
 - `idle`: the longest silence between two reads after that.
-The call's own deadline is the requester's business: it cancels `attempt.scope`.
+The call's own deadline is the caller's business: it cancels the task, and the upstream
+response is closed with it.
 
 A stream is held back until its first event with content (text, reasoning, tool call or a
-finish reason): until then the attempt can still fail and the supervisor may try another
-candidate without the client seeing anything. From that event on, bytes flow to the requester
-as they arrive, batched per network read, and a failure becomes `StreamBroke`.
+finish reason): until then the attempt can still fail and the walk may try another candidate
+without the client seeing anything. At that point `run_attempt` returns `AttemptStreaming`
+with the bytes so far and an `UpstreamStream`, which whoever relays the stream reads on
+demand: no task and no channel between the upstream socket and the client's.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import aclosing
+from collections.abc import Callable
 
 import attrs
-import httpx
 import trio
 
+from actors.http_client import ConnectError, ConnectTimeout, HttpClient, HttpClientError, Response
+from actors.http_client import RemoteProtocolError as UpstreamProtocolError
 from actors.messages import (
     Attempt,
     AttemptFailed,
+    AttemptOutcome,
     AttemptStreaming,
     AttemptSucceeded,
     StreamBroke,
@@ -42,7 +45,6 @@ from protocols.redact import scrub
 from protocols.responses.native import NativeStreamGate, check_native_response
 
 _DRAIN_LIMIT = 1.0  # seconds to wait for the end of a body after its [DONE]
-
 
 Gate = ChatStreamGate | NativeStreamGate
 
@@ -68,10 +70,10 @@ class _Dialect:
         )
 
 
-def _status_fault(response: httpx.Response, body: bytes) -> UpstreamFault:
+def _status_fault(response: Response, body: bytes) -> UpstreamFault:
     """An error status, classified once (Retry-After and rate-limit headers included)."""
     return UpstreamFault(
-        classify_response(response.status_code, body, response.headers, now=time.time())
+        classify_response(response.status, body, response.headers, now=time.time())
     )
 
 
@@ -80,33 +82,25 @@ def _fault(kind: FailureClass, message: str) -> UpstreamFault:
 
 
 async def run_attempt(
-    client: httpx.AsyncClient, attempt: Attempt, timeouts: Timeouts, headers: dict[str, str]
-) -> None:
-    """Perform `attempt`, reporting on `attempt.reply`. Returns quietly if the requester left."""
+    client: HttpClient, attempt: Attempt, timeouts: Timeouts, headers: list[tuple[bytes, bytes]]
+) -> AttemptOutcome:
+    """Perform `attempt` up to its answer, or for a stream up to its commit point."""
     dialect = _Dialect.of(attempt)
     try:
         if attempt.request.stream:
-            await _stream(client, attempt, timeouts, headers, dialect)
-        else:
-            await _complete(client, attempt, timeouts, headers, dialect)
+            return await _stream(client, attempt, timeouts, headers, dialect)
+        return await _complete(client, attempt, timeouts, headers, dialect)
     except UpstreamFault as fault:
-        failure = _scrubbed(fault.failure, attempt)
-        event = StreamBroke(failure) if dialect.gate.committed else AttemptFailed(failure)
-        try:
-            await attempt.reply.send(event)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass
-    except (trio.BrokenResourceError, trio.ClosedResourceError):
-        pass  # the requester stopped listening: nothing more to do
+        return AttemptFailed(scrubbed(fault.failure, attempt))
 
 
 async def _complete(
-    client: httpx.AsyncClient,
+    client: HttpClient,
     attempt: Attempt,
     timeouts: Timeouts,
-    headers: dict[str, str],
+    headers: list[tuple[bytes, bytes]],
     dialect: _Dialect,
-) -> None:
+) -> AttemptOutcome:
     response = await _send(client, attempt, timeouts, headers, dialect)
     try:
         with trio.move_on_after(timeouts.idle) as idle:
@@ -115,25 +109,25 @@ async def _complete(
             raise _fault(FailureClass.TIMEOUT, f"upstream stalled for {timeouts.idle:g}s")
     finally:
         await response.aclose()
-    if response.status_code >= 300:
+    if response.status >= 300:
         raise _status_fault(response, body)
     problem = dialect.check(body)
     if problem is not None:
         raise UpstreamFault(problem)
-    await attempt.reply.send(AttemptSucceeded(body))
+    return AttemptSucceeded(body)
 
 
 async def _stream(
-    client: httpx.AsyncClient,
+    client: HttpClient,
     attempt: Attempt,
     timeouts: Timeouts,
-    headers: dict[str, str],
+    headers: list[tuple[bytes, bytes]],
     dialect: _Dialect,
-) -> None:
-    gate = dialect.gate
+) -> AttemptOutcome:
     response = await _send(client, attempt, timeouts, headers, dialect)
+    upstream: UpstreamStream | None = None
     try:
-        if response.status_code >= 300:
+        if response.status >= 300:
             raise _status_fault(response, await _read_body(response))
         if not response.headers.get("content-type", "").startswith("text/event-stream"):
             body = await _read_body(response)
@@ -143,99 +137,141 @@ async def _stream(
                 or UpstreamFailure(
                     FailureClass.MALFORMED,
                     "upstream answered a stream request without a stream",
-                    status=response.status_code,
+                    status=response.status,
                 )
             )
-        async with aclosing(response.aiter_raw()) as chunks:
-            await _relay(chunks, gate, attempt, timeouts)
-        was_committed = gate.committed
-        held = gate.end()  # a reply without content is still a reply: send what was held
-        if not was_committed:
-            await attempt.reply.send(AttemptStreaming(held))
-        await attempt.reply.send(StreamEnded())
-    except httpx.HTTPError as exc:
-        raise _transport_fault(exc, after_headers=True) from None
+        upstream = UpstreamStream(response, dialect.gate, timeouts, attempt)
+        first = await upstream.until_committed()
+        return AttemptStreaming(first, upstream)
     finally:
-        await response.aclose()
+        if upstream is None or not upstream.committed:
+            await response.aclose()
 
 
-async def _relay(
-    chunks: AsyncIterator[bytes], gate: Gate, attempt: Attempt, timeouts: Timeouts
-) -> None:
-    """Pass the stream through `gate` to the requester, minding the first-byte and idle limits.
-    After `[DONE]` it reads on, briefly, to the end of the body so the connection is reusable."""
-    wait_until = trio.current_time() + timeouts.first_byte
-    while True:
-        with trio.move_on_at(wait_until) as silence:
+class UpstreamStream:
+    """A committed upstream stream, read on demand: each `next_event` returns `StreamData`,
+    or a last `StreamEnded` / `StreamBroke` (returned again if asked again)."""
+
+    def __init__(
+        self, response: Response, gate: Gate, timeouts: Timeouts, attempt: Attempt
+    ) -> None:
+        self._response = response
+        self._chunks = response.iter_raw()
+        self._gate = gate
+        self._timeouts = timeouts
+        self._attempt = attempt
+        self._final: StreamEnded | StreamBroke | None = None
+        self.committed = False
+
+    async def until_committed(self) -> bytes:
+        """Read until the first content (returned with what came before it). Raises
+        `UpstreamFault` for a failure before that: the walk may still try another candidate."""
+        gate = self._gate
+        limit = self._timeouts.first_byte
+        while True:
+            raw = await self._read(limit)
+            if raw is None:  # the body ended: a reply without content is still a reply
+                held = gate.end()
+                self._final = StreamEnded()
+                self.committed = True
+                return held
+            passed = gate.feed(raw)
+            if gate.fault is not None:
+                self._final = StreamBroke(scrubbed(gate.fault, self._attempt))
+            if passed:
+                self.committed = True
+                return passed
+            if gate.fault is not None:
+                raise UpstreamFault(gate.fault)
+            limit = _DRAIN_LIMIT if gate.done else self._timeouts.idle
+
+    async def next_event(self) -> StreamData | StreamEnded | StreamBroke:
+        if self._final is not None:
+            return self._final
+        gate = self._gate
+        try:
+            while True:
+                raw = await self._read(_DRAIN_LIMIT if gate.done else self._timeouts.idle)
+                if raw is None:
+                    tail = gate.end()
+                    self._final = StreamEnded()
+                    return StreamData(tail) if tail else self._final
+                passed = gate.feed(raw)
+                if gate.fault is not None:
+                    self._final = StreamBroke(scrubbed(gate.fault, self._attempt))
+                if passed:
+                    return StreamData(passed)
+                if self._final is not None:
+                    return self._final
+        except UpstreamFault as fault:
+            self._final = StreamBroke(scrubbed(fault.failure, self._attempt))
+            return self._final
+
+    async def _read(self, limit: float) -> bytes | None:
+        """The next piece of the body; None at its end (or when a finished stream lingers)."""
+        with trio.move_on_after(limit):
             try:
-                raw = await chunks.__anext__()
+                return await self._chunks.__anext__()
             except StopAsyncIteration:
-                return
-        if silence.cancelled_caught:
-            if gate.done:
-                return  # [DONE] came but the body did not end: let it go
-            phase = "after it started" if gate.started else "before its first event"
-            limit = timeouts.idle if gate.started else timeouts.first_byte
-            raise _fault(
-                FailureClass.TIMEOUT, f"upstream stream stalled {phase} (no data for {limit:g}s)"
-            )
-        was_committed = gate.committed
-        passed = gate.feed(raw)
-        if passed:
-            await attempt.reply.send(
-                StreamData(passed) if was_committed else AttemptStreaming(passed)
-            )
-        if gate.fault is not None:
-            raise UpstreamFault(gate.fault)
-        wait_until = trio.current_time() + (_DRAIN_LIMIT if gate.done else timeouts.idle)
+                return None
+            except HttpClientError as exc:
+                raise _transport_fault(exc, after_headers=True) from None
+        if self._gate.done:
+            return None  # [DONE] came but the body did not end: let it go
+        phase = "after it started" if self._gate.started else "before its first event"
+        raise _fault(
+            FailureClass.TIMEOUT, f"upstream stream stalled {phase} (no data for {limit:g}s)"
+        )
+
+    async def aclose(self) -> None:
+        await self._response.aclose()
 
 
 async def _send(
-    client: httpx.AsyncClient,
+    client: HttpClient,
     attempt: Attempt,
     timeouts: Timeouts,
-    headers: dict[str, str],
+    headers: list[tuple[bytes, bytes]],
     dialect: _Dialect,
-) -> httpx.Response:
-    request = client.build_request(
-        "POST", dialect.path, content=dialect.body, headers=_auth_headers(attempt, headers)
-    )
-    with trio.move_on_after(timeouts.first_byte) as waiting:
+) -> Response:
+    with trio.move_on_after(timeouts.first_byte):
         try:
-            return await client.send(request, stream=True)
-        except httpx.HTTPError as exc:
+            return await client.request(
+                "POST", dialect.path, _auth_headers(attempt, headers), dialect.body
+            )
+        except HttpClientError as exc:
             raise _transport_fault(exc, after_headers=False) from None
-    assert waiting.cancelled_caught
     raise _fault(FailureClass.TIMEOUT, f"upstream sent no reply within {timeouts.first_byte:g}s")
 
 
-async def _read_body(response: httpx.Response) -> bytes:
+async def _read_body(response: Response) -> bytes:
     try:
-        return await response.aread()
-    except httpx.HTTPError as exc:
+        return await response.read()
+    except HttpClientError as exc:
         raise _transport_fault(exc, after_headers=True) from None
 
 
-def _auth_headers(attempt: Attempt, headers: dict[str, str]) -> dict[str, str]:
+def _auth_headers(
+    attempt: Attempt, headers: list[tuple[bytes, bytes]]
+) -> list[tuple[bytes, bytes]]:
     if attempt.credential.secret is None:
         return headers
-    return {**headers, "authorization": f"Bearer {attempt.credential.secret}"}
+    return [*headers, (b"authorization", b"Bearer " + attempt.credential.secret.encode())]
 
 
-def _transport_fault(exc: httpx.HTTPError, *, after_headers: bool) -> UpstreamFault:
-    if isinstance(exc, httpx.TimeoutException):
-        kind = "connecting" if isinstance(exc, httpx.ConnectTimeout) else "reading"
-        return _fault(FailureClass.TIMEOUT, f"upstream timed out while {kind}")
-    if isinstance(exc, httpx.ConnectError):
+def _transport_fault(exc: HttpClientError, *, after_headers: bool) -> UpstreamFault:
+    if isinstance(exc, ConnectTimeout):
+        return _fault(FailureClass.TIMEOUT, "upstream timed out while connecting")
+    if isinstance(exc, ConnectError):
         return _fault(FailureClass.CONNECT, "could not connect to the upstream")
-    if isinstance(exc, httpx.RemoteProtocolError) and not after_headers:
+    if isinstance(exc, UpstreamProtocolError) and not after_headers:
         return _fault(FailureClass.MALFORMED, "upstream did not answer in HTTP")
     if after_headers:
         return _fault(FailureClass.CONNECT, "upstream connection was cut mid-reply")
     return _fault(FailureClass.CONNECT, f"upstream transport error ({type(exc).__name__})")
 
 
-def _scrubbed(failure: UpstreamFailure, attempt: Attempt) -> UpstreamFailure:
+def scrubbed(failure: UpstreamFailure, attempt: Attempt) -> UpstreamFailure:
     if failure.failure is FailureClass.AUTH:
         message = (
             f"upstream {attempt.target.provider} rejected key "

@@ -4,7 +4,7 @@ carries the `trio.CancelScope` it runs in (the requester cancels it when it stop
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 import trio
@@ -85,7 +85,19 @@ class Failed:
     provenance: Provenance
 
 
+@attrs.frozen
+class Streaming:
+    """A call's stream, committed to one upstream: `first` is for the client now, `relay`
+    gives the rest on demand under the call's deadline (and must be closed)."""
+
+    provenance: Provenance
+    first: bytes = attrs.field(repr=False)
+    relay: UpstreamEvents = attrs.field(repr=False)
+    native: bool = False
+
+
 CallEvent = Completed | StreamStarted | StreamData | StreamEnded | StreamBroke | Failed
+CallOutcome = Completed | Streaming | Failed
 
 # ---- supervisor <-> credential pool ----------------------------------------------------------
 
@@ -120,17 +132,16 @@ class Release:
 
 PoolMessage = Lease | Release
 
-# ---- supervisor <-> provider -----------------------------------------------------------------
+# ---- walk <-> provider ------------------------------------------------------------------------
 
 
 @attrs.frozen
 class Attempt:
+    """One try of one target with one key; the provider runs it in the caller's task."""
+
     target: Target
     credential: Credential
     request: ChatRequest
-    deadline: float
-    reply: trio.MemorySendChannel[AttemptEvent] = attrs.field(repr=False)
-    scope: trio.CancelScope = attrs.field(factory=trio.CancelScope, repr=False)
     native: dict[str, Any] | None = attrs.field(default=None, repr=False)  # send this instead
 
 
@@ -142,16 +153,23 @@ class AttemptSucceeded:
 @attrs.frozen
 class AttemptFailed:
     failure: UpstreamFailure
-    deadline_hit: bool = False
 
 
 @attrs.frozen
 class AttemptStreaming:
-    """The upstream's stream carries content: `first` holds every event up to and including it."""
+    """The upstream's stream carries content: `first` holds every event up to and including
+    it; `upstream` reads the rest on demand (and must be closed)."""
 
     first: bytes = attrs.field(repr=False)
+    upstream: UpstreamEvents = attrs.field(repr=False)
 
 
-AttemptEvent = (
-    AttemptSucceeded | AttemptFailed | AttemptStreaming | StreamData | StreamEnded | StreamBroke
-)
+class UpstreamEvents(Protocol):
+    """A committed stream read on demand: `StreamData` until a last `StreamEnded` or
+    `StreamBroke` (returned again if asked again)."""
+
+    async def next_event(self) -> StreamData | StreamEnded | StreamBroke: ...
+    async def aclose(self) -> None: ...
+
+
+AttemptOutcome = AttemptSucceeded | AttemptFailed | AttemptStreaming

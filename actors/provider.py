@@ -1,65 +1,48 @@
-"""The provider actor: owns one provider's HTTP client and runs each attempt as its own task.
+"""The provider actor: owns one provider's HTTP client (its pool of upstream connections) for
+the life of the system, and runs attempts on it in the callers' own tasks.
 
-Attempts arrive on the inbox; each runs in the cancel scope its requester gave it, so the
-requester can stop it (client gone, deadline reached) and the upstream request is closed with it.
+An attempt is not a message to a task of its own: the walk awaits `attempt()` directly, so the
+upstream request lives inside the caller's cancel scope (a client that leaves, or a deadline,
+cancels it where it stands) and a stream is read by whoever relays it, with no hop between.
 """
 
 from __future__ import annotations
 
-import math
-
 import attrs
-import httpx
 import trio
 
 from actors.exchange import run_attempt
-from actors.messages import Attempt
+from actors.http_client import HttpClient
+from actors.messages import Attempt, AttemptOutcome
 from config.model import ProviderConfig, Timeouts
 
-
-def upstream_timeout(timeouts: Timeouts) -> httpx.Timeout:
-    # first_byte and idle are enforced with trio scopes in the exchange; httpx's own read and
-    # write timeouts are a backstop a little behind them.
-    return httpx.Timeout(
-        connect=timeouts.connect,
-        read=max(timeouts.idle, timeouts.first_byte) + 5,
-        write=timeouts.idle,
-        pool=timeouts.total,
-    )
+MAX_IDLE_CONNECTIONS = 256
 
 
 @attrs.define
 class ProviderActor:
     config: ProviderConfig
     timeouts: Timeouts
-    _send: trio.MemorySendChannel[Attempt] = attrs.field(init=False)
-    _inbox: trio.MemoryReceiveChannel[Attempt] = attrs.field(init=False)
-    _headers: dict[str, str] = attrs.field(init=False)
+    _client: HttpClient = attrs.field(init=False)
+    _headers: list[tuple[bytes, bytes]] = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
-        self._send, self._inbox = trio.open_memory_channel[Attempt](math.inf)
-        self._headers = {"content-type": "application/json", **self.config.headers}
+        self._client = HttpClient(
+            self.config.base_url,
+            connect_timeout=self.timeouts.connect,
+            max_idle=MAX_IDLE_CONNECTIONS,
+        )
+        headers = {"content-type": "application/json", **self.config.headers}
+        self._headers = [(name.lower().encode(), value.encode()) for name, value in headers.items()]
 
-    def submit(self, attempt: Attempt) -> None:
-        self._send.send_nowait(attempt)
+    async def attempt(self, attempt: Attempt) -> AttemptOutcome:
+        return await run_attempt(self._client, attempt, self.timeouts, self._headers)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        base_url = self.config.base_url.rstrip("/") + "/"
-        limits = httpx.Limits(max_connections=None, max_keepalive_connections=256)
-        async with (
-            httpx.AsyncClient(
-                base_url=base_url,
-                timeout=upstream_timeout(self.timeouts),
-                limits=limits,
-                trust_env=False,
-            ) as client,
-            trio.open_nursery() as nursery,
-        ):
+        """Hold the client until the system stops, then close its idle connections."""
+        try:
             task_status.started()
-            async for attempt in self._inbox:
-                nursery.start_soon(self._run_one, client, attempt)
-
-    async def _run_one(self, client: httpx.AsyncClient, attempt: Attempt) -> None:
-        with attempt.scope:
-            await run_attempt(client, attempt, self.timeouts, self._headers)
-        attempt.reply.close()
+            await trio.sleep_forever()
+        finally:
+            with trio.CancelScope(shield=True):
+                await self._client.aclose()

@@ -1,21 +1,26 @@
-"""The supervisor: takes calls from the edge and walks each down its chain in its own task.
+"""The supervisor: where calls are walked down their chains.
 
-Each call runs inside the cancel scope the edge gave it: when the client goes away the edge
-cancels that scope, the walk stops, and so does the attempt it was waiting on.
+`call()` walks a chain in the caller's own task and returns the outcome (the Chat routes use
+it: nothing between the client's task and the upstream's socket). `submit()` is the message
+form for callers that must do something else while the walk runs (the Responses stream sends
+keep-alives until it commits): the walk then runs in a task of the supervisor's, inside the
+cancel scope the caller gave, and its events come back on the call's reply channel.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import attrs
 import trio
 
 from actors.credentials import CredentialPool
-from actors.messages import Call
+from actors.messages import Call, CallOutcome, StreamData, Streaming, StreamStarted
 from actors.provider import ProviderActor
 from actors.routing import Router
 from actors.walk import Walk
+from protocols.chat import ChatRequest
 
 _BACKSTOP_GRACE = 5.0
 
@@ -30,6 +35,13 @@ class Supervisor:
 
     def __attrs_post_init__(self) -> None:
         self._send, self._inbox = trio.open_memory_channel[Call](math.inf)
+
+    async def call(
+        self, request: ChatRequest, deadline: float, native: dict[str, Any] | None = None
+    ) -> CallOutcome:
+        """Walk `request`'s chain here, in the caller's task, by `deadline`. A `Streaming`
+        outcome's relay must be closed by the caller."""
+        return await Walk(request, deadline, native, self.router, self.pools, self.providers).run()
 
     def submit(self, call: Call) -> None:
         self._send.send_nowait(call)
@@ -46,6 +58,20 @@ class Supervisor:
         call.scope.deadline = min(call.scope.deadline, call.deadline + _BACKSTOP_GRACE)
         with call.scope, call.reply:
             try:
-                await Walk(call, self.router, self.pools, self.providers).run()
+                outcome = await self.call(call.request, call.deadline, call.native)
+                if not isinstance(outcome, Streaming):
+                    await call.reply.send(outcome)
+                    return
+                try:
+                    await call.reply.send(StreamStarted(outcome.provenance, outcome.native))
+                    await call.reply.send(StreamData(outcome.first))
+                    while True:
+                        event = await outcome.relay.next_event()
+                        await call.reply.send(event)
+                        if not isinstance(event, StreamData):
+                            return
+                finally:
+                    with trio.CancelScope(shield=True):
+                        await outcome.relay.aclose()
             except (trio.BrokenResourceError, trio.ClosedResourceError):
-                pass  # the client went away; the walk's own clean-up has run
+                pass  # the client went away

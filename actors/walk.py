@@ -6,11 +6,15 @@ auth failures try the provider's next key, then the next target; server, timeout
 malformed, not-found and context-length failures go to the next target; a caller fault goes
 straight back to the client. A target whose keys are all cooling is skipped without a call.
 
-A stream is committed once the attempt reports content; from then on the walk only relays, and
-an upstream failure is reported in-band (`StreamBroke`), never followed by another candidate.
+The walk runs in the caller's task and returns what it found: a whole answer, an error, or a
+stream committed once the attempt reports content. A committed stream comes back as a `Relay`
+the caller reads; an upstream failure after that is reported in-band (`StreamBroke`), never
+followed by another candidate.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import attrs
 import trio
@@ -19,10 +23,8 @@ from actors.credentials import CredentialPool
 from actors.messages import (
     Attempt,
     AttemptFailed,
-    AttemptStreaming,
     AttemptSucceeded,
-    Call,
-    CallEvent,
+    CallOutcome,
     Completed,
     Failed,
     KeyLease,
@@ -31,11 +33,13 @@ from actors.messages import (
     StreamBroke,
     StreamData,
     StreamEnded,
-    StreamStarted,
+    Streaming,
+    UpstreamEvents,
 )
 from actors.provider import ProviderActor
 from actors.routing import Router
 from config.model import Target
+from protocols.chat import ChatRequest
 from protocols.errors import (
     AllRateLimited,
     BatonError,
@@ -53,7 +57,9 @@ _DEADLINE = UpstreamFailure(FailureClass.TIMEOUT, "the call's deadline ran out")
 
 @attrs.define
 class Walk:
-    call: Call
+    request: ChatRequest
+    deadline: float
+    native: dict[str, Any] | None
     router: Router
     pools: dict[str, CredentialPool]
     providers: dict[str, ProviderActor]
@@ -62,33 +68,32 @@ class Walk:
     failures: list[tuple[Target, UpstreamFailure]] = attrs.field(factory=list)
     waits: list[float] = attrs.field(factory=list)  # seconds until a skipped target frees up
     only_rate_limits: bool = True
-    _answered: bool = False
+    _outcome: CallOutcome | None = None
 
-    async def run(self) -> None:
-        model = self.call.request.model
+    async def run(self) -> CallOutcome:
+        """Walk the chain; the answer, a committed stream, or why there is neither."""
+        model = self.request.model
         chain = self.router.chain_for(model)
         if chain is None:
-            await self._fail(ModelNotFound(f"The model '{model}' does not exist", param="model"))
-            return
+            return self._failed(ModelNotFound(f"The model '{model}' does not exist", param="model"))
         if not chain:
-            await self._fail(
+            return self._failed(
                 NoCandidate(
                     f"no provider is configured for '{model}': set a provider's API key and restart"
                 )
             )
-            return
         for target in chain:
             if self._deadline_passed() or await self._try_target(target):
                 break
         else:
-            await self._fail(self._final_error())
-            return
-        if self._deadline_passed() and not self._answered:
-            await self._fail(
-                DeadlineExceeded(
-                    f"no candidate answered within the call's deadline ({self._summary()})"
-                )
+            return self._failed(self._final_error())
+        if self._outcome is not None:
+            return self._outcome
+        return self._failed(
+            DeadlineExceeded(
+                f"no candidate answered within the call's deadline ({self._summary()})"
             )
+        )
 
     async def _try_target(self, target: Target) -> bool:
         """True when the call is answered (or must end); False to go on to the next target."""
@@ -96,7 +101,7 @@ class Walk:
         tried: frozenset[int] = frozenset()
         while True:
             lease = None
-            with trio.move_on_at(self.call.deadline):
+            with trio.move_on_at(self.deadline):
                 lease = await pool.lease(target.model, tried)
             if lease is None:
                 return True
@@ -107,14 +112,14 @@ class Walk:
                     self.waits.append(lease.until - trio.current_time())
                 return False
             failure = await self._attempt(target, pool, lease)
-            if failure is None or self._answered:
+            if failure is None or self._outcome is not None:
                 return True
             self.trail.append(f"{target.label}={failure.trail_mark}")
             self.failures.append((target, failure))
             if failure is _DEADLINE:
                 return True
             if failure.failure.returns_to_caller:
-                await self._fail(
+                self._failed(
                     UpstreamRejected(
                         failure.status or 400,
                         failure.message,
@@ -136,82 +141,38 @@ class Walk:
         self, target: Target, pool: CredentialPool, lease: KeyLease
     ) -> UpstreamFailure | None:
         """Run one attempt; None once the call is answered, else why the attempt failed."""
-        send, receive = trio.open_memory_channel[object](8)
         provider = self.providers[target.provider]
-        native = self.call.native if provider.config.kind == "openai-responses" else None
-        attempt = Attempt(
-            target, lease.credential, self.call.request, self.call.deadline, send, native=native
-        )
+        native = self.native if provider.config.kind == "openai-responses" else None
+        attempt = Attempt(target, lease.credential, self.request, native=native)
         self.attempts += 1
-        provider.submit(attempt)
-        outcome: UpstreamFailure | None = None
-        released = False
+        outcome = None
         try:
-            with receive:
-                event = await self._next(receive)
-                if isinstance(event, AttemptSucceeded):
-                    pool.release(lease, target.model)
-                    released = True
-                    self.trail.append(f"{target.label}=200")
-                    await self._answer(
-                        Completed(self._provenance(target), event.body, native=native is not None)
-                    )
-                    return None
-                if isinstance(event, AttemptFailed):
-                    pool.release(lease, target.model, event.failure)
-                    released = True
-                    return event.failure
-                if event is None:
-                    return _DEADLINE
-                assert isinstance(event, AttemptStreaming), event
-                self.trail.append(f"{target.label}=200")
-                await self._answer(
-                    StreamStarted(self._provenance(target), native=native is not None)
-                )
-                await self.call.reply.send(StreamData(event.first))
-                outcome = await self._relay(receive)
-                pool.release(lease, target.model, outcome)
-                released = True
-                return None
+            with trio.move_on_at(self.deadline):
+                outcome = await provider.attempt(attempt)
         finally:
-            attempt.scope.cancel()
-            if not released:
+            if outcome is None:  # cancelled, or out of time: nothing is known of the key
                 pool.release(lease, target.model, served=False)
-
-    async def _relay(self, receive: trio.MemoryReceiveChannel[object]) -> UpstreamFailure | None:
-        """Relay a committed stream to the client; returns the upstream's failure, if any."""
-        while True:
-            event = await self._next(receive)
-            if event is None:
-                await self.call.reply.send(StreamBroke(_DEADLINE))
-                return None
-            if isinstance(event, StreamData):
-                await self.call.reply.send(event)
-            elif isinstance(event, StreamEnded):
-                await self.call.reply.send(event)
-                return None
-            else:
-                assert isinstance(event, StreamBroke), event
-                await self.call.reply.send(event)
-                return event.failure
-
-    async def _next(self, receive: trio.MemoryReceiveChannel[object]) -> object | None:
-        """The attempt's next event; None if the deadline came first."""
-        with trio.move_on_at(self.call.deadline):
-            try:
-                return await receive.receive()
-            except trio.EndOfChannel:
-                return AttemptFailed(
-                    UpstreamFailure(FailureClass.SERVER, "the attempt ended without an answer")
-                )
+        if outcome is None:
+            return _DEADLINE
+        if isinstance(outcome, AttemptFailed):
+            pool.release(lease, target.model, outcome.failure)
+            return outcome.failure
+        self.trail.append(f"{target.label}=200")
+        if isinstance(outcome, AttemptSucceeded):
+            pool.release(lease, target.model)
+            self._outcome = Completed(
+                self._provenance(target), outcome.body, native=native is not None
+            )
+            return None
+        relay = Relay(outcome.upstream, self.deadline, pool, lease, target.model)
+        self._outcome = Streaming(
+            self._provenance(target), outcome.first, relay, native=native is not None
+        )
         return None
 
-    async def _answer(self, event: CallEvent) -> None:
-        self._answered = True
-        await self.call.reply.send(event)
-
-    async def _fail(self, error: BatonError) -> None:
-        await self._answer(Failed(error, self._provenance(None)))
+    def _failed(self, error: BatonError) -> Failed:
+        outcome = self._outcome = Failed(error, self._provenance(None))
+        return outcome
 
     def _final_error(self) -> BatonError:
         if not self.trail:
@@ -240,7 +201,7 @@ class Walk:
         return "; ".join(parts) or "nothing was tried"
 
     def _deadline_passed(self) -> bool:
-        return trio.current_time() >= self.call.deadline
+        return trio.current_time() >= self.deadline
 
     def _provenance(self, target: Target | None) -> Provenance:
         return Provenance(
@@ -249,3 +210,40 @@ class Walk:
             attempts=self.attempts,
             route=",".join(self.trail),
         )
+
+
+class Relay:
+    """A committed stream under the call's deadline: what the edge reads. The key is given
+    back, with how the stream ended, when the stream ends or is closed."""
+
+    def __init__(
+        self,
+        upstream: UpstreamEvents,
+        deadline: float,
+        pool: CredentialPool,
+        lease: KeyLease,
+        model: str,
+    ) -> None:
+        self._upstream = upstream
+        self._deadline = deadline
+        self._pool = pool
+        self._lease: KeyLease | None = lease
+        self._model = model
+
+    async def next_event(self) -> StreamData | StreamEnded | StreamBroke:
+        event: StreamData | StreamEnded | StreamBroke = StreamBroke(_DEADLINE)
+        with trio.move_on_at(self._deadline):
+            event = await self._upstream.next_event()
+        if not isinstance(event, StreamData) and self._lease is not None:
+            failure = event.failure if isinstance(event, StreamBroke) else None
+            if failure is _DEADLINE:
+                failure = None
+            self._pool.release(self._lease, self._model, failure)
+            self._lease = None
+        return event
+
+    async def aclose(self) -> None:
+        if self._lease is not None:  # the client left mid-stream: nothing is known of the key
+            self._pool.release(self._lease, self._model, served=False)
+            self._lease = None
+        await self._upstream.aclose()

@@ -14,7 +14,7 @@ from functools import partial
 
 import trio
 
-from actors.messages import Call, Completed, Failed, StreamStarted
+from actors.messages import Completed, Streaming
 from actors.system import ActorSystem
 from edge import responses, responses_ws
 from edge.auth import check_client
@@ -40,23 +40,15 @@ def create_handler(system: ActorSystem) -> Callable[[Request], Awaitable[Answer]
 
     async def chat_completions(request: Request) -> Answer:
         chat = ChatRequest.from_body(request.body)
-        send, receive = trio.open_memory_channel[object](16)
-        call = Call(chat, trio.current_time() + config.timeouts.total, send)
-        system.supervisor.submit(call)
-        try:
-            first = await receive.receive()
-        except BaseException:
-            call.scope.cancel()
-            receive.close()
-            raise
-        if isinstance(first, StreamStarted):
-            stream = ChatStream(call, receive, first.provenance.provider or "")
-            return StreamReply(200, {**SSE_HEADERS, **first.provenance.headers()}, stream)
-        receive.close()
-        if isinstance(first, Completed):
-            return Reply(200, {"content-type": JSON, **first.provenance.headers()}, first.body)
-        assert isinstance(first, Failed), first
-        return error_response(first.error, first.provenance.headers())
+        deadline = trio.current_time() + config.timeouts.total
+        outcome = await system.supervisor.call(chat, deadline)
+        if isinstance(outcome, Streaming):
+            headers = {**SSE_HEADERS, **outcome.provenance.headers()}
+            return StreamReply(200, headers, ChatStream(outcome))
+        if isinstance(outcome, Completed):
+            headers = {"content-type": JSON, **outcome.provenance.headers()}
+            return Reply(200, headers, outcome.body)
+        return error_response(outcome.error, outcome.provenance.headers())
 
     async def list_models(request: Request) -> Answer:
         data = [_model_object(model_id, system, started) for model_id in system.router.model_ids()]

@@ -1,14 +1,12 @@
 """The body of a streamed Chat reply: relays the walk's events as SSE bytes.
 
-An async iterator with an `aclose` (which Quart calls however the response ends), so a client
-that leaves mid-stream cancels the call at once, and the upstream request with it.
+An async iterator with an `aclose` (which the HTTP server calls however the reply ends), so a
+client that leaves mid-stream closes the upstream request at once.
 """
 
 from __future__ import annotations
 
-import trio
-
-from actors.messages import Call, StreamBroke, StreamData, StreamEnded
+from actors.messages import StreamData, StreamEnded, Streaming
 from protocols import jsoncodec, sse
 from protocols.errors import error_envelope
 from protocols.failures import FailureClass, UpstreamFailure
@@ -33,33 +31,33 @@ def stream_error_event(failure: UpstreamFailure, provider: str | None) -> bytes:
 
 
 class ChatStream:
-    def __init__(
-        self, call: Call, events: trio.MemoryReceiveChannel[object], provider: str
-    ) -> None:
-        self._call = call
-        self._events = events
-        self._provider = provider
+    """The SSE body of a committed Chat stream: the first events, then what the relay reads,
+    ended by `[DONE]` or an in-band error. `aclose` (run however the reply ends) closes the
+    upstream stream and gives its key back."""
+
+    def __init__(self, streaming: Streaming) -> None:
+        self._relay = streaming.relay
+        self._first: bytes | None = streaming.first
+        self._provider = streaming.provenance.provider or ""
         self._done = False
 
     def __aiter__(self) -> ChatStream:
         return self
 
     async def __anext__(self) -> bytes:
+        if self._first is not None:
+            first, self._first = self._first, None
+            return first
         if self._done:
             raise StopAsyncIteration
-        try:
-            event = await self._events.receive()
-        except (trio.EndOfChannel, trio.ClosedResourceError):
-            event = StreamBroke(UpstreamFailure(FailureClass.SERVER, "the stream was lost"))
+        event = await self._relay.next_event()
         if isinstance(event, StreamData):
             return event.data
         self._done = True
         if isinstance(event, StreamEnded):
             return sse.DONE
-        assert isinstance(event, StreamBroke), event
         return stream_error_event(event.failure, self._provider)
 
     async def aclose(self) -> None:
         self._done = True
-        self._call.scope.cancel()
-        self._events.close()
+        await self._relay.aclose()
