@@ -4,7 +4,15 @@ query string in a base URL is masked."""
 
 from __future__ import annotations
 
-from config.model import Config, Loaded, ProviderConfig, Timeouts, VirtualModel, redact_url
+from config.model import (
+    Config,
+    Limits,
+    Loaded,
+    ProviderConfig,
+    Timeouts,
+    VirtualModel,
+    redact_url,
+)
 
 
 def describe(loaded: Loaded) -> str:
@@ -61,7 +69,33 @@ def _provider(provider: ProviderConfig) -> list[str]:
     ]
     if provider.headers:
         lines.append(f"    extra headers: {', '.join(provider.headers)} (values hidden)")
+    rate_limits = provider.rate_limits
+    if rate_limits.limits.configured:
+        lines.append(f"    limits per key: {_limits(rate_limits.limits)}")
+    lines.extend(
+        f"    limits per key for {name}: {_limits(limits)}"
+        for name, limits in rate_limits.model_limits.items()
+    )
+    lines.extend(
+        f"    quota group {name}: {', '.join(models)}"
+        for name, models in rate_limits.quota_groups.items()
+    )
     return lines
+
+
+def _limits(limits: Limits) -> str:
+    """`rpm 30, tpd 100000`: the ceilings set, in a fixed order."""
+    parts = [
+        f"{name} {value}"
+        for name, value in (
+            ("rpm", limits.rpm),
+            ("tpm", limits.tpm),
+            ("rpd", limits.rpd),
+            ("tpd", limits.tpd),
+        )
+        if value is not None
+    ]
+    return ", ".join(parts) or "none"
 
 
 def _virtual_model(model: VirtualModel) -> str:

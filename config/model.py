@@ -65,6 +65,55 @@ class Credential:
 
 
 @attrs.frozen
+class Limits:
+    """Ceilings for one key of a provider: requests and tokens per minute and per (rolling)
+    day. None: none configured; the upstream's own rate-limit headers may still hold us back."""
+
+    rpm: int | None = None
+    tpm: int | None = None
+    rpd: int | None = None
+    tpd: int | None = None
+
+    @property
+    def configured(self) -> bool:
+        return attrs.astuple(self) != (None, None, None, None)
+
+    def over(self, base: Limits) -> Limits:
+        """These limits, with `base`'s filling every field left unset here."""
+        return Limits(
+            rpm=base.rpm if self.rpm is None else self.rpm,
+            tpm=base.tpm if self.tpm is None else self.tpm,
+            rpd=base.rpd if self.rpd is None else self.rpd,
+            tpd=base.tpd if self.tpd is None else self.tpd,
+        )
+
+
+@attrs.frozen
+class RateLimits:
+    """A provider's `limits`, `model_limits` and `quota_groups` (see `config.limits`)."""
+
+    limits: Limits = Limits()
+    # by model, or by quota group name (a model's own entry wins over its group's)
+    model_limits: Mapping[str, Limits] = attrs.field(factory=dict)
+    # group name -> models that draw on one shared quota per key (aliases of one upstream model)
+    quota_groups: Mapping[str, tuple[str, ...]] = attrs.field(factory=dict)
+
+    def quota_group(self, model: str) -> str | None:
+        """The quota group `model` belongs to, if any."""
+        return next((name for name, models in self.quota_groups.items() if model in models), None)
+
+    def limits_for(self, model: str) -> Limits:
+        """The ceilings per key for `model`: its own over its group's over the provider's."""
+        limits = self.limits
+        group = self.quota_group(model)
+        if group is not None and group in self.model_limits:
+            limits = self.model_limits[group].over(limits)
+        if model in self.model_limits:
+            limits = self.model_limits[model].over(limits)
+        return limits
+
+
+@attrs.frozen
 class ProviderConfig:
     name: str
     # A URL may carry a password or a token in its query: the repr masks both.
@@ -76,6 +125,7 @@ class ProviderConfig:
     rotation: str = "balanced"
     max_concurrent_per_key: int | None = None
     headers: Mapping[str, str] = attrs.field(factory=dict, repr=False)
+    rate_limits: RateLimits = attrs.field(factory=RateLimits)
 
     @property
     def passes_any_model(self) -> bool:

@@ -7,6 +7,8 @@ remains it is an error. Omitting `keys` means "discover them": `<NAME>_API_KEY`,
 
 A key from a variable is known by the variable's name (`ALPHA_KEY_2`), a literal one by its
 position (`alpha#1`); that alias is all a message ever shows of a key.
+
+Rate limits (`limits`, `model_limits`, `quota_groups`) are read by `config.limits`.
 """
 
 from __future__ import annotations
@@ -15,7 +17,15 @@ import re
 
 from config.catalog import KNOWN_BASE_URLS
 from config.env import discover_keys, env_prefix, expand
-from config.model import ANY_MODEL, PROVIDER_KINDS, ROTATIONS, Credential, ProviderConfig
+from config.limits import read_limits, read_model_limits, read_quota_groups
+from config.model import (
+    ANY_MODEL,
+    PROVIDER_KINDS,
+    ROTATIONS,
+    Credential,
+    ProviderConfig,
+    RateLimits,
+)
 from config.reader import Reader, child, kind
 
 FIELDS = (
@@ -27,6 +37,9 @@ FIELDS = (
     "rotation",
     "max_concurrent_per_key",
     "headers",
+    "limits",
+    "model_limits",
+    "quota_groups",
 )
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
@@ -80,11 +93,19 @@ def read_provider(reader: Reader, name: str, value: object, path: str) -> Provid
             fields["max_concurrent_per_key"], child(path, "max_concurrent_per_key"), minimum=1
         )
     headers = _headers(reader, fields.get("headers"), child(path, "headers"))
+    limits = read_limits(reader, fields.get("limits"), child(path, "limits"))
+    groups = read_quota_groups(
+        reader, fields.get("quota_groups"), child(path, "quota_groups"), models
+    )
+    model_limits = read_model_limits(
+        reader, fields.get("model_limits"), child(path, "model_limits"), models, groups
+    )
 
     if len(reader.problems) > before:
         return None
     assert kind_ and base_url and keys and models and priority is not None and rotation
-    assert headers is not None
+    assert headers is not None and limits is not None
+    assert groups is not None and model_limits is not None
     return ProviderConfig(
         name=name,
         base_url=base_url,
@@ -95,6 +116,7 @@ def read_provider(reader: Reader, name: str, value: object, path: str) -> Provid
         rotation=rotation,
         max_concurrent_per_key=concurrency,
         headers=headers,
+        rate_limits=RateLimits(limits=limits, model_limits=model_limits, quota_groups=groups),
     )
 
 

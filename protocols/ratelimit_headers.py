@@ -10,14 +10,25 @@ In order of trust:
      RFC 3339 time.
    When several windows are exhausted the longest wait wins: going earlier is a certain 429.
 Times are seconds from `now` (epoch seconds, passed in: this module reads no clock).
+
+`window_states` reads the same families on any reply, 2xx included, as one `WindowState` per
+window the upstream names, for a rate-limit tracker to fold in:
+- `x-ratelimit-{limit,remaining,reset}-{requests,tokens}`: OpenAI means per minute, Groq means
+  requests per day and tokens per minute; the name does not say, so `period` is None.
+- the same with `-minute`, `-hour` or `-day` appended (Cerebras): the period is in the name.
+- `anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-{limit,remaining,reset}`:
+  per minute.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from datetime import datetime
 from email.utils import parsedate_to_datetime
+
+import attrs
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|us|µs|ns|h|m|s)")
 _UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
@@ -31,6 +42,52 @@ _RESET_PAIRS = (
     ("anthropic-ratelimit-input-tokens-remaining", "anthropic-ratelimit-input-tokens-reset"),
     ("anthropic-ratelimit-output-tokens-remaining", "anthropic-ratelimit-output-tokens-reset"),
 )
+_X_PERIODS = (("", None), ("-minute", "minute"), ("-hour", "hour"), ("-day", "day"))
+_ANTHROPIC_WINDOWS = ("requests", "tokens", "input-tokens", "output-tokens")
+
+
+@attrs.frozen
+class WindowState:
+    """One rate-limit window as an upstream reported it on a reply.
+
+    `window` is the header family's own name (`requests`, `tokens-minute`, `input-tokens`),
+    unique within one reply; `kind` is what it counts. `reset` is seconds from `now`; None
+    when the reply named no (readable) reset. `remaining` never goes below 0.
+    """
+
+    window: str
+    kind: str  # "requests" | "tokens"
+    period: str | None  # "minute" | "hour" | "day", or None: the header does not say
+    limit: int | None
+    remaining: int | None
+    reset: float | None
+
+
+def window_states(headers: Mapping[str, str], *, now: float) -> tuple[WindowState, ...]:
+    """Every window `headers` report on (case-insensitive lookup), in a fixed order."""
+    # (window, kind, period, header name with {} where limit/remaining/reset goes)
+    families = [
+        (f"{kind}{suffix}", kind, period, f"x-ratelimit-{{}}-{kind}{suffix}")
+        for kind in ("requests", "tokens")
+        for suffix, period in _X_PERIODS
+    ]
+    for window in _ANTHROPIC_WINDOWS:
+        kind = "requests" if window == "requests" else "tokens"
+        families.append((window, kind, "minute", f"anthropic-ratelimit-{window}-{{}}"))
+    states: list[WindowState] = []
+    for window, kind, period, template in families:
+        limit = _count(headers.get(template.format("limit")))
+        remaining = _count(headers.get(template.format("remaining")))
+        if limit is not None or remaining is not None:
+            reset = parse_reset(headers.get(template.format("reset")), now=now)
+            states.append(WindowState(window, kind, period, limit, remaining, reset))
+    return tuple(states)
+
+
+def _count(value: str | None) -> int | None:
+    """A count header as a whole number >= 0 (rounded down: the safe side), or None."""
+    number = _number(value.strip()) if value is not None else None
+    return None if number is None else max(0, math.floor(number))
 
 
 def retry_after_seconds(headers: Mapping[str, str], *, now: float) -> float | None:
