@@ -2,9 +2,14 @@
 
 A thin loop around `KeyPool`. A lease request that finds every usable key at its concurrency
 cap waits in a first-come-first-served queue; a release, or the end of a cooldown, serves the
-queue in order. Replies go out with `send_nowait` on the requester's one-slot channel, so the
-actor never blocks on a requester; a requester that gave up has closed its channel, and a key
-leased to it is put straight back.
+queue in order. A lease that can be answered at once (nobody queued) and every release are
+handled synchronously in the caller's task: on trio's one thread a method without an `await`
+runs whole, exactly as the actor would handle the message, without a task switch each way.
+The task is there for what needs waiting: the queue, and waking when a cooldown ends.
+
+Replies to queued requests go out with `send_nowait` on the requester's one-slot channel, so
+the actor never blocks on a requester; a requester that gave up has closed its channel, and a
+key leased to it is put straight back.
 """
 
 from __future__ import annotations
@@ -33,6 +38,10 @@ class CredentialPool:
     # -- the requester's side: messages only ----------------------------------------------
 
     async def lease(self, model: str, exclude: frozenset[int] = frozenset()) -> KeyLease | NoKey:
+        if not self._waiting:  # nobody queued: answer at once, as the actor itself would
+            outcome = self.pool.acquire(model, trio.current_time(), exclude)
+            if not isinstance(outcome, Busy):
+                return self._reply_for(outcome)
         reply_send, reply_receive = trio.open_memory_channel[KeyLease | NoKey](1)
         with reply_receive:
             self._send.send_nowait(Lease(model, exclude, reply_send))
@@ -48,7 +57,7 @@ class CredentialPool:
     ) -> None:
         """Give a key back: `failure` says what went wrong; `served=False` says nothing is known
         (the attempt was abandoned), so the key's record is left as it was."""
-        self._send.send_nowait(Release(lease.index, model, failure, served))
+        self._on_release(Release(lease.index, model, failure, served))
 
     # -- the actor ------------------------------------------------------------------------
 
@@ -97,11 +106,13 @@ class CredentialPool:
                 self._answer(request, outcome)
         self._waiting = still_waiting
 
-    def _answer(self, request: Lease, outcome: int | Cooling) -> None:
+    def _reply_for(self, outcome: int | Cooling) -> KeyLease | NoKey:
         if isinstance(outcome, Cooling):
-            reply: KeyLease | NoKey = NoKey(outcome.until)
-        else:
-            reply = KeyLease(outcome, self.pool.keys[outcome])
+            return NoKey(outcome.until)
+        return KeyLease(outcome, self.pool.keys[outcome])
+
+    def _answer(self, request: Lease, outcome: int | Cooling) -> None:
+        reply = self._reply_for(outcome)
         try:
             request.reply.send_nowait(reply)
         except (trio.BrokenResourceError, trio.ClosedResourceError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import signal
 import sys
 from pathlib import Path
@@ -102,12 +103,24 @@ def _serve(args: argparse.Namespace) -> int:
         )
     data_dir = resolve_data_dir(args.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
+    _raise_open_file_limit()
     if args.workers > 1:
         from edge.workers import run_workers
 
         return run_workers(args, data_dir)
     trio.run(_serve_until_signal, loaded.config, args.host, args.port, data_dir)
     return 0
+
+
+def _raise_open_file_limit() -> None:
+    """Every open stream holds two sockets (client and upstream): allow as many open files as
+    the system lets this process have (workers inherit the limit)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError) as exc:
+            logger.warning("could not raise the open-file limit from {}: {}", soft, exc)
 
 
 async def _serve_until_signal(
