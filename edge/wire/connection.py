@@ -14,6 +14,7 @@ OpenAI error envelope and closes the connection.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from urllib.parse import unquote
 
@@ -44,6 +45,7 @@ class _Parse:
         "expect_continue",
         "head_bytes",
         "head_done",
+        "head_too_large",
         "headers",
         "max_body",
         "parser",
@@ -51,6 +53,7 @@ class _Parse:
         "size",
         "started",
         "too_large",
+        "unparsed_head",
         "url",
     )
 
@@ -59,7 +62,9 @@ class _Parse:
         self.ready: deque[Request] = deque()
         self.parser = httptools.HttpRequestParser(self)
         self.started = False
-        self.head_bytes = 0
+        self.head_bytes = 0  # URL and header bytes of the request being parsed, as parsed
+        self.unparsed_head = 0  # bytes fed while no head was complete: a head that never ends
+        self.head_too_large = False
         self.too_large = False
         self._reset()
 
@@ -73,17 +78,33 @@ class _Parse:
 
     def feed(self, data: bytes) -> None:
         if not self.head_done:
-            self.head_bytes += len(data)
+            self.unparsed_head += len(data)
         self.parser.feed_data(data)
+
+    @property
+    def head_over_limit(self) -> bool:
+        if self.head_too_large:
+            return True
+        return self.started and not self.head_done and self.unparsed_head > MAX_HEAD
 
     def on_message_begin(self) -> None:
         self._reset()
         self.started = True
+        self.head_bytes = 0
 
     def on_url(self, url: bytes) -> None:
         self.url += url
+        self._count_head(len(url))
+
+    def _count_head(self, size: int) -> None:
+        self.head_bytes += size
+        if self.head_bytes > MAX_HEAD:
+            self.head_too_large = True
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        self._count_head(len(name) + len(value) + 4)
+        if self.head_done:
+            return  # a trailer field: counted, never merged into the headers
         key = name.decode("latin-1").lower()
         text = value.decode("latin-1")
         old = self.headers.get(key)
@@ -105,7 +126,8 @@ class _Parse:
 
     def on_message_complete(self) -> None:
         parser = self.parser
-        path, _, query = self.url.decode("latin-1").partition("?")
+        target = self.url.decode("latin-1")
+        path, _, query = target.partition("?")
         if "%" in path:
             path = unquote(path)
         body = self.body[0] if len(self.body) == 1 else b"".join(self.body)
@@ -118,10 +140,12 @@ class _Parse:
                 body,
                 parser.get_http_version() == "1.1",
                 parser.should_keep_alive(),
+                target=target,
             )
         )
         self.started = False
-        self.head_bytes = 0
+        self.head_done = False
+        self.unparsed_head = 0
 
 
 class Connection:
@@ -152,13 +176,17 @@ class Connection:
             self._idle.cancel()
 
     async def run(self) -> None:
+        """Serve requests until the client leaves or the server stops. Nothing that goes wrong
+        on one connection goes further: this is every connection's barrier."""
         try:
             while not self.closing.is_set():
                 request = await self._next_request()
                 if request is None or not await self._serve(request):
                     return
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass
+        except* (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass  # the client went away mid-reply
+        except* Exception as group:
+            logger.opt(exception=group).error("connection failed")
         finally:
             await trio.aclose_forcefully(self.stream)
 
@@ -195,19 +223,39 @@ class Connection:
         try:
             parse.feed(data)
         except httptools.HttpParserUpgrade as upgrade:
-            if parse.ready:
-                request = parse.ready[-1]
-                request.upgrade = True
-                self.leftover = data[upgrade.args[0] :]
-                self.eof = True  # nothing more is parsed: the request takes the connection
+            rest = data[upgrade.args[0] :]
+            if not parse.ready:
+                return refusal(BadRequest("the request is not valid HTTP/1.1"))
+            request = parse.ready[-1]
+            if request.headers.get("upgrade", "").lower() != "websocket":
+                return self._without_upgrade(rest)
+            request.upgrade = True
+            self.leftover = rest
+            self.eof = True  # nothing more is parsed: the request takes the connection
             return None
         except httptools.HttpParserError:
             return refusal(BadRequest("the request is not valid HTTP/1.1"))
         if parse.too_large:
             return refusal(PayloadTooLarge(f"the request body exceeds {self.max_body} bytes"))
-        if not parse.head_done and parse.started and parse.head_bytes > MAX_HEAD:
+        if parse.head_over_limit:
             return refusal(HeadTooLarge("the request head exceeds 64 KiB"))
         return None
+
+    def _without_upgrade(self, rest: bytes) -> bytes | None:
+        """An upgrade baton does not speak (`h2c`, say): parse the request again as the plain
+        HTTP/1.1 request it also is, without its upgrade headers, then what followed it."""
+        parse = self.parse
+        request = parse.ready.pop()
+        headers = {
+            name: value
+            for name, value in request.headers.items()
+            if name not in ("upgrade", "connection", "http2-settings")
+        }
+        head = [f"{request.method} {request.target} HTTP/1.1\r\n"]
+        head += [f"{name}: {value}\r\n" for name, value in headers.items()]
+        head.append("connection: close\r\n\r\n")
+        parse.parser = httptools.HttpRequestParser(parse)
+        return self._feed("".join(head).encode("latin-1") + rest)
 
     # -- serving -------------------------------------------------------------------------------
 
@@ -215,39 +263,71 @@ class Connection:
         """Answer one request; True to keep the connection for the next one."""
         if request.upgrade:
             return await self._take_over(request)
-        keep = request.keep_alive and not self.closing.is_set()
+        keep = False
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._watch, nursery.cancel_scope)
             try:
                 reply = await self.handler(request)
+                keep = request.keep_alive and not self.closing.is_set()
+                if isinstance(reply, StreamReply):
+                    keep = await self._write_stream(request, reply, keep)
+                else:
+                    await self._write(request, reply, keep)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                keep = False  # the client went away mid-reply
             except Exception:
                 logger.exception("unhandled error serving {} {}", request.method, request.path)
-                reply = Reply(500, {"content-type": "application/json"}, _INTERNAL)
                 keep = False
-            if isinstance(reply, StreamReply):
-                keep = await self._write_stream(request, reply, keep)
-            else:
-                assert isinstance(reply, Reply), reply
-                body = b"" if request.method == "HEAD" else reply.body
-                await self.stream.send_all(
-                    head(reply.status, reply.headers, len(reply.body), keep) + body
-                )
+                await self._write(request, _internal_error(), keep)
             nursery.cancel_scope.cancel()
         return keep and not self.eof
 
+    async def _write(self, request: Request, reply: Reply | object, keep: bool) -> None:
+        if not isinstance(reply, Reply):  # a TakeOver for a request that did not ask for one
+            raise TypeError(f"cannot answer {request!r} with {reply!r}")
+        data = head(reply.status, reply.headers, len(reply.body), keep)
+        if request.method != "HEAD":
+            data += reply.body
+        with trio.move_on_after(WRITE_TIMEOUT) as stuck:
+            await self.stream.send_all(data)
+        if stuck.cancelled_caught:
+            raise trio.BrokenResourceError("the client stopped reading")
+
     async def _write_stream(self, request: Request, reply: StreamReply, keep: bool) -> bool:
+        """Write a stream as it comes; False when the connection cannot carry another reply.
+        Each write must finish within WRITE_TIMEOUT, or the client is taken to be gone."""
         chunked = request.http11
+        send = self.stream.send_all
         try:
-            await self.stream.send_all(
-                head(reply.status, reply.headers, None, keep and chunked, chunked=chunked)
-            )
-            async for piece in reply.chunks:
-                if piece:
-                    await self.stream.send_all(chunk(piece) if chunked else piece)
-            if chunked:
-                await self.stream.send_all(last_chunk())
+            with trio.CancelScope() as writing:
+                writing.deadline = trio.current_time() + WRITE_TIMEOUT
+                await send(
+                    head(reply.status, reply.headers, None, keep and chunked, chunked=chunked)
+                )
+                if request.method == "HEAD":
+                    return keep and chunked
+                writing.deadline = math.inf
+                pieces = reply.chunks.__aiter__()
+                while True:
+                    try:
+                        piece = await pieces.__anext__()
+                    except StopAsyncIteration:
+                        break
+                    except Exception:  # the body's producer failed: cut it short, unterminated
+                        logger.exception("stream for {} {} failed", request.method, request.path)
+                        return False
+                    if piece:
+                        writing.deadline = trio.current_time() + WRITE_TIMEOUT
+                        await send(chunk(piece) if chunked else piece)
+                        writing.deadline = math.inf
+                if chunked:
+                    writing.deadline = trio.current_time() + WRITE_TIMEOUT
+                    await send(last_chunk())
+            if writing.cancelled_caught:
+                return False  # the client stopped reading: the stream is cut
         finally:
-            with trio.CancelScope(shield=True):
+            with trio.CancelScope(shield=True) as closing:
+                closing.deadline = trio.current_time() + _ACLOSE_LIMIT
                 await reply.chunks.aclose()
         return keep and chunked
 
@@ -262,21 +342,37 @@ class Connection:
                 self.eof = True
                 handling.cancel()
                 return
-            if self._feed(data) is not None or len(self.parse.ready) > 8:
-                self.eof = True  # answer what is in hand, then close: nothing more is read
+            if self._feed(data) is not None:
+                self.eof = True  # what follows cannot be served: answer this one, then close
                 return
+            if self.parse.ready:
+                return  # a pipelined request is in hand: read no further until it is served
 
     async def _take_over(self, request: Request) -> bool:
-        reply = await self.handler(request)
+        try:
+            reply = await self.handler(request)
+        except Exception:
+            logger.exception("unhandled error serving {} {}", request.method, request.path)
+            reply = _internal_error()
         if isinstance(reply, TakeOver):
-            await reply.serve(ReplayStream(request, self.leftover, self.stream))
-        elif isinstance(reply, Reply):
-            await self.stream.send_all(head(reply.status, reply.headers, len(reply.body), False))
-            await self.stream.send_all(reply.body)
+            try:
+                await reply.serve(ReplayStream(request, self.leftover, self.stream))
+            except* (trio.BrokenResourceError, trio.ClosedResourceError):
+                pass
+        elif isinstance(reply, StreamReply):
+            await self._write_stream(request, reply, False)
+        else:
+            await self._write(request, reply, False)
         return False
 
 
+WRITE_TIMEOUT = 60.0  # a client that takes longer to accept one write is taken to be gone
+_ACLOSE_LIMIT = 1.0  # closing a stream's producer (upstream socket, key) never takes longer
 _INTERNAL = (
     b'{"error":{"message":"internal gateway error","type":"server_error",'
     b'"param":null,"code":"internal_error"}}'
 )
+
+
+def _internal_error() -> Reply:
+    return Reply(500, {"content-type": "application/json"}, _INTERNAL)

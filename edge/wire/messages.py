@@ -18,7 +18,8 @@ import trio
 
 
 class Request:
-    """One parsed request. `headers` maps lower-case names to values (repeats joined by ", ")."""
+    """One parsed request. `headers` maps lower-case names to values (repeats joined by ", ");
+    `path` is percent-decoded, `target` is what the client sent."""
 
     __slots__ = (
         "_args",
@@ -29,6 +30,7 @@ class Request:
         "method",
         "path",
         "query",
+        "target",
         "upgrade",
     )
 
@@ -42,6 +44,7 @@ class Request:
         http11: bool = True,
         keep_alive: bool = True,
         upgrade: bool = False,
+        target: str = "",
     ) -> None:
         self.method = method
         self.path = path
@@ -51,6 +54,7 @@ class Request:
         self.http11 = http11
         self.keep_alive = keep_alive
         self.upgrade = upgrade
+        self.target = target  # the request target as sent (path not decoded, query included)
         self._args: dict[str, str] | None = None
 
     @property

@@ -13,8 +13,7 @@ from edge.wire.messages import Request
 
 
 def request_bytes(request: Request) -> bytes:
-    target = request.path + (f"?{request.query}" if request.query else "")
-    lines = [f"{request.method} {target} HTTP/1.1\r\n"]
+    lines = [f"{request.method} {request.target} HTTP/1.1\r\n"]
     lines += [f"{name}: {value}\r\n" for name, value in request.headers.items()]
     lines.append("\r\n")
     return "".join(lines).encode("latin-1")
