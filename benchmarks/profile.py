@@ -108,8 +108,15 @@ def markdown(title: str, summary: dict, context: str, top: int = 25) -> str:
     return "\n".join(lines)
 
 
+def py_spy() -> str | None:
+    """py-spy on PATH, or beside this Python (a virtual environment that was not activated)."""
+    beside = Path(sys.executable).with_name("py-spy")
+    return shutil.which("py-spy") or (str(beside) if beside.exists() else None)
+
+
 def profile(scenario: str, system_name: str, seconds: float, level: int, work: Path) -> dict:
-    if shutil.which("py-spy") is None:
+    spy_path = py_spy()
+    if spy_path is None:
         raise SystemExit("py-spy is not installed (pip install py-spy)")
     system = make(system_name)
     up_proc, up = launcher.start_upstream(work, seconds + 300)
@@ -123,7 +130,7 @@ def profile(scenario: str, system_name: str, seconds: float, level: int, work: P
         spec.update(warmup=0.5, measure=seconds)
         raw = work / f"profile-{scenario}.txt"
         spy = [
-            "py-spy", "record", "--pid", str(run.root), "--format", "raw", "--function",
+            spy_path, "record", "--pid", str(run.root), "--format", "raw", "--function",
             "--nonblocking", "--rate", "200", "--duration", str(int(seconds)),
             "--output", str(raw),
         ]  # fmt: skip

@@ -17,7 +17,7 @@ import attrs
 import trio
 from loguru import logger
 
-from actors.messages import Call, Completed, Failed, StreamStarted
+from actors.messages import Call, Completed, Failed, Streaming, StreamStarted
 from actors.store import StoredResponse
 from actors.system import ActorSystem
 from edge.replies import SSE_HEADERS, error_response, json_response
@@ -46,11 +46,14 @@ def create_route(system: ActorSystem) -> Callable[[Request], Awaitable[Answer]]:
         payload = parse_json_object(request.body)
         prepared = await prepare(system, payload)
         chat, save = prepared.chat, prepared.save
-        call, receive = submit(system, prepared)
         ids = IdFactory.random()
         created_at = int(time.time())
         if not chat.stream:
-            return await _complete(call, receive, payload, ids, created_at, save)
+            deadline = trio.current_time() + config.timeouts.total
+            outcome = await system.supervisor.call(chat, deadline, prepared.native)
+            assert not isinstance(outcome, Streaming), outcome
+            return _complete(outcome, payload, ids, created_at, save)
+        call, receive = submit(system, prepared)
         stream = ResponseStream(payload, ids, created_at)
         first: object | None = None
         try:
@@ -227,23 +230,15 @@ async def _referenced_items(store: Any, payload: dict[str, Any]) -> dict[str, di
     return found
 
 
-async def _complete(
-    call: Call,
-    receive: trio.MemoryReceiveChannel[object],
+def _complete(
+    first: Completed | Failed,
     payload: dict[str, Any],
     ids: IdFactory,
     created_at: int,
     save: Any,
 ) -> Reply:
-    with receive:
-        try:
-            first = await receive.receive()
-        except BaseException:
-            call.scope.cancel()
-            raise
     if isinstance(first, Failed):
         return error_response(first.error, first.provenance.headers())
-    assert isinstance(first, Completed), first
     try:
         if first.native:  # the upstream's own Response, named as the client named the model
             response = {**jsoncodec.loads(first.body), "model": payload.get("model")}
