@@ -44,7 +44,7 @@ def create_route(system: ActorSystem) -> Callable[[Request], Awaitable[Answer]]:
 
     async def create_response(request: Request) -> Answer:
         payload = parse_json_object(request.body)
-        prepared = await prepare(system, payload)
+        prepared = await prepare(system, payload, size=len(request.body))
         chat, save = prepared.chat, prepared.save
         ids = IdFactory.random()
         created_at = int(time.time())
@@ -161,9 +161,12 @@ async def prepare(
     system: ActorSystem,
     payload: dict[str, Any],
     recent: Mapping[str, StoredResponse] | None = None,
+    *,
+    size: int = 0,
 ) -> Prepared:
     """Translate a Responses request, with what it refers to looked up first: in `recent`
-    (a WebSocket connection's own responses, stored or not), then in the store."""
+    (a WebSocket connection's own responses, stored or not), then in the store. `size`: the
+    request's bytes, for token estimates."""
     store = system.responses
     translation = responses_to_chat(
         payload,
@@ -179,7 +182,7 @@ async def prepare(
         if saving:
             store.put_nowait(response, items)
 
-    chat = ChatRequest.from_payload(translation.chat)
+    chat = ChatRequest.from_payload(translation.chat, size=size)
     # A native upstream gets the request itself, with the history baton holds written out
     # (its ids mean nothing there) and nothing stored on its side: baton keeps the state.
     native = {key: value for key, value in payload.items() if key not in _BATON_ONLY}

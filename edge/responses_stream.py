@@ -133,6 +133,12 @@ class ResponsesStream:
         self._on_final(self._stream.response)
         return events
 
+    def farewell(self) -> bytes:
+        """`response.failed`, when the gateway stops before the upstream finished."""
+        if self._done:
+            return b""
+        return encode(self._end(self._stream.fail("server_error", "the gateway is shutting down")))
+
     async def aclose(self) -> None:
         self._done = True
         self._call.scope.cancel()

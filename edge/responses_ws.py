@@ -104,7 +104,7 @@ async def _serve_one(
     recent: dict[str, StoredResponse],
 ) -> None:
     payload = _create_message(message)
-    prepared = await prepare(system, payload, recent)
+    prepared = await prepare(system, payload, recent, size=len(message))
     stream = ResponseStream(payload, IdFactory.random(), int(time.time()))
 
     def remember(response: dict[str, Any]) -> None:

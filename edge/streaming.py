@@ -58,6 +58,16 @@ class ChatStream:
             return sse.DONE
         return stream_error_event(event.failure, self._provider)
 
+    def farewell(self) -> bytes:
+        """The event that ends the stream when the gateway stops before the upstream did."""
+        self._done = True
+        envelope = error_envelope(
+            "the gateway is shutting down: the stream was cut short",
+            "server_error",
+            "shutting_down",
+        )
+        return sse.encode_data(jsoncodec.dumps(envelope))
+
     async def aclose(self) -> None:
         self._done = True
         await self._relay.aclose()

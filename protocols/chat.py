@@ -28,14 +28,16 @@ class ChatRequest:
     model: str
     stream: bool
     include_usage: bool
+    size: int = 0  # bytes of the request as the client sent it: what token estimates start from
 
     @classmethod
     def from_body(cls, body: bytes) -> ChatRequest:
-        return cls.from_payload(parse_json_object(body))
+        return cls.from_payload(parse_json_object(body), size=len(body))
 
     @classmethod
-    def from_payload(cls, payload: dict[str, Any]) -> ChatRequest:
-        """Validate a decoded request body (or one baton built, as from a Responses request)."""
+    def from_payload(cls, payload: dict[str, Any], *, size: int = 0) -> ChatRequest:
+        """Validate a decoded request body (or one baton built, as from a Responses request);
+        `size`: how many bytes the client's request had."""
         model = payload.get("model")
         if model is None:
             raise BadRequest(
@@ -72,7 +74,9 @@ class ChatRequest:
             raise BadRequest("'stream' must be a boolean", param="stream", code="invalid_type")
         options = payload.get("stream_options")
         include_usage = bool(stream and isinstance(options, dict) and options.get("include_usage"))
-        return cls(payload=payload, model=model, stream=stream, include_usage=include_usage)
+        return cls(
+            payload=payload, model=model, stream=stream, include_usage=include_usage, size=size
+        )
 
     def body_for(self, model: str) -> bytes:
         """The upstream request body: the client's fields, with `model` set to the candidate's."""

@@ -1,8 +1,8 @@
-"""The floor for a Trio gateway: a bare ASGI forwarder on Hypercorn's Trio worker with httpx.
+"""The usual Trio stack by itself: a bare ASGI forwarder on Hypercorn's Trio worker with httpx.
 
-No parsing beyond what failover needs, no routing, no logging: it shows what the stack baton is
-built on (Hypercorn + Trio + httpx) costs by itself, so a reader can tell baton's own overhead
-from the stack's.
+No parsing beyond what failover needs, no routing, no logging: it shows what Hypercorn + Trio +
+httpx cost by themselves (baton was built on them until it replaced them with its own HTTP
+layer, `edge/wire` and `actors/http_client`), so a reader can see what that change bought.
 
     python -m benchmarks.peers.bare_forwarder --port P --upstream http://127.0.0.1:U/v1 \
         [--failover '{"bench-failover": "http://127.0.0.1:F/v1"}'] [--workers 2]

@@ -25,7 +25,7 @@ from loguru import logger
 from edge.wire.messages import Handler, Reply, Request, StreamReply, TakeOver
 from edge.wire.replay import ReplayStream
 from edge.wire.writing import chunk, head, last_chunk, refusal
-from protocols.errors import BadRequest, CallerError, PayloadTooLarge
+from protocols.errors import BadRequest, CallerError, NoCandidate, PayloadTooLarge
 
 MAX_HEAD = 64 * 1024
 _RECEIVE = 65536
@@ -169,6 +169,18 @@ class Connection:
         self.eof = False
         self.leftover = b""  # what followed an upgrade request
         self._idle: trio.CancelScope | None = None
+        self._answering: trio.CancelScope | None = None  # what a stop's end interrupts
+        self._interrupted = False
+
+    def interrupt(self) -> None:
+        """The server's grace period is over: a call still waiting for its answer is answered
+        503, a stream still running is ended with its own in-band error, then the
+        connection closes."""
+        self._interrupted = True
+        if self._answering is not None:
+            self._answering.cancel()
+        elif self._idle is not None:
+            self._idle.cancel()
 
     def stop_if_idle(self) -> None:
         """The server is stopping: a connection waiting for its next request ends now."""
@@ -267,7 +279,13 @@ class Connection:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._watch, nursery.cancel_scope)
             try:
-                reply = await self.handler(request)
+                with trio.CancelScope() as self._answering:
+                    if self._interrupted:
+                        self._answering.cancel()
+                    reply = await self.handler(request)
+                self._answering = None
+                if self._interrupted:
+                    reply = _shutting_down()
                 keep = request.keep_alive and not self.closing.is_set()
                 if isinstance(reply, StreamReply):
                     keep = await self._write_stream(request, reply, keep)
@@ -300,6 +318,9 @@ class Connection:
         send = self.stream.send_all
         try:
             with trio.CancelScope() as writing:
+                self._answering = writing
+                if self._interrupted:
+                    writing.cancel()
                 writing.deadline = trio.current_time() + WRITE_TIMEOUT
                 await send(
                     head(reply.status, reply.headers, None, keep and chunked, chunked=chunked)
@@ -323,13 +344,27 @@ class Connection:
                 if chunked:
                     writing.deadline = trio.current_time() + WRITE_TIMEOUT
                     await send(last_chunk())
+            self._answering = None
             if writing.cancelled_caught:
-                return False  # the client stopped reading: the stream is cut
+                if self._interrupted and chunked:
+                    await self._farewell(reply)
+                return False  # the client stopped reading, or the server is stopping
         finally:
             with trio.CancelScope(shield=True) as closing:
                 closing.deadline = trio.current_time() + _ACLOSE_LIMIT
                 await reply.chunks.aclose()
         return keep and chunked
+
+    async def _farewell(self, reply: StreamReply) -> None:
+        """End an interrupted stream the way its protocol says a failure ends it (the chunks'
+        `farewell()`), then the chunked body itself. Chunks without one are left cut short,
+        unterminated, so the client cannot take the stream for whole."""
+        farewell = getattr(reply.chunks, "farewell", None)
+        if farewell is None:
+            return  # no way to say it in the stream's own terms: cut, unterminated
+        data = farewell()
+        with trio.move_on_after(_ACLOSE_LIMIT):
+            await self.stream.send_all((chunk(data) if data else b"") + last_chunk())
 
     async def _watch(self, handling: trio.CancelScope) -> None:
         """Read while a request is served: the end of the stream cancels `handling`."""
@@ -372,6 +407,11 @@ _INTERNAL = (
     b'{"error":{"message":"internal gateway error","type":"server_error",'
     b'"param":null,"code":"internal_error"}}'
 )
+
+
+def _shutting_down() -> Reply:
+    error = NoCandidate("the gateway is shutting down: retry the request", code="shutting_down")
+    return Reply(error.status, {"content-type": "application/json"}, error.body())
 
 
 def _internal_error() -> Reply:

@@ -1,6 +1,7 @@
 """Binding and accepting: listening sockets, one `Connection` task per client, and a graceful
-stop (no new connections; idle ones closed at once; busy ones finish their reply within
-`graceful_timeout`, then are cancelled)."""
+stop: no new connections; idle ones closed at once; busy ones may finish their reply within
+`graceful_timeout`; then a call still waiting is answered 503 and a stream still running ends
+with its protocol's own error event (never a silent cut), and whatever is left is cancelled."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from edge.wire.connection import Connection
 from edge.wire.messages import Handler
 
 BACKLOG = 4096
+_POLL = 0.05  # how often a stopping server looks whether its connections have ended
+_INTERRUPT_LIMIT = 2.0  # after the grace period: time to say goodbye, then everything is cut
 
 
 def bind_sockets(host: str, port: int, backlog: int = BACKLOG) -> list[socket.socket]:
@@ -80,4 +83,9 @@ async def serve_http(
         closing.set()
         for connection in list(live):
             connection.stop_if_idle()
-        connections.cancel_scope.deadline = trio.current_time() + graceful_timeout
+        with trio.move_on_after(graceful_timeout):
+            while live:  # calls and streams in flight may finish
+                await trio.sleep(_POLL)
+        for connection in list(live):
+            connection.interrupt()  # answered 503, or ended with an in-band error
+        connections.cancel_scope.deadline = trio.current_time() + _INTERRUPT_LIMIT

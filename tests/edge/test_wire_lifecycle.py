@@ -238,3 +238,56 @@ async def test_stop_is_bounded_even_when_a_stream_close_hangs() -> None:
                         await served.done.wait()
                 finally:
                     unstick.set()
+
+
+async def test_after_the_grace_a_stream_ends_with_its_own_error_event() -> None:
+    """The graceful stop's last word: a stream whose producer can say goodbye in its own
+    protocol (baton's Chat and Responses streams can) ends with that, then a proper end."""
+
+    class Farewell(Pieces):
+        def farewell(self) -> bytes:
+            return b'data: {"error": {"code": "shutting_down"}}\n\n'
+
+    pieces = Farewell(b"data: 1\n\n", None)
+
+    async def handler(request: Request) -> Answer:
+        return StreamReply(200, {"content-type": "text/event-stream"}, pieces)
+
+    with trio.fail_after(5):
+        async with serving(handler, graceful_timeout=0.3) as served:
+            async with await served.connect() as client:
+                await client.send(raw_request("GET", "/v1/stream"))
+                await client.until(b"data: 1\n\n\r\n")
+                served.stop.set()
+                rest = await client.rest()
+                await served.done.wait()
+    farewell = b'data: {"error": {"code": "shutting_down"}}\n\n'
+    assert rest == b"%x\r\n%b\r\n0\r\n\r\n" % (len(farewell), farewell)
+    assert pieces.close_calls == 1
+
+
+async def test_after_the_grace_a_call_still_waiting_is_answered_503() -> None:
+    started = trio.Event()
+    cancelled: list[bool] = []
+
+    async def handler(request: Request) -> Answer:
+        started.set()
+        try:
+            await trio.sleep_forever()
+        except trio.Cancelled:
+            cancelled.append(True)
+            raise
+        raise AssertionError("unreachable")
+
+    with trio.fail_after(5):
+        async with serving(handler, graceful_timeout=0.2) as served:
+            async with await served.connect() as client:
+                await client.send(raw_request("POST", "/v1/chat/completions", body=b"{}"))
+                await started.wait()
+                served.stop.set()
+                reply = await client.reply()
+                await served.done.wait()
+    assert reply.status == 503
+    assert reply.envelope()["code"] == "shutting_down"
+    assert reply.headers.get("connection") == "close"
+    assert cancelled == [True]
