@@ -5,7 +5,11 @@ query string in a base URL is masked."""
 from __future__ import annotations
 
 from config.model import (
+    DAILY_RESET_UTC,
+    DEFAULT_HEALTH,
     Config,
+    CooldownPolicy,
+    HealthSettings,
     Limits,
     Loaded,
     ProviderConfig,
@@ -18,6 +22,7 @@ from config.model import (
 def describe(loaded: Loaded) -> str:
     config = loaded.config
     lines = [f"source: {config.source}", _server(config), _timeouts(config.timeouts)]
+    lines.append(_health(config))
     lines.append(f"providers ({len(config.providers)}):")
     lines.extend(line for p in config.providers.values() for line in _provider(p))
     if not config.providers:
@@ -80,6 +85,7 @@ def _provider(provider: ProviderConfig) -> list[str]:
         f"    quota group {name}: {', '.join(models)}"
         for name, models in rate_limits.quota_groups.items()
     )
+    lines.extend(_cooldowns(provider))
     return lines
 
 
@@ -98,6 +104,45 @@ def _limits(limits: Limits) -> str:
     return ", ".join(parts) or "none"
 
 
+def _cooldowns(provider: ProviderConfig) -> list[str]:
+    """Cooldowns and the daily reset, when they are not the defaults."""
+    policy, reset = provider.cooldowns, provider.daily_reset_utc
+    if policy == CooldownPolicy() and reset == DAILY_RESET_UTC:
+        return []
+
+    def ladder(rungs: tuple[float, ...]) -> str:
+        return "/".join(f"{rung:g}" for rung in rungs) + "s"
+
+    lockout = "off"
+    if policy.lockout_models is not None:
+        lockout = (
+            f"after {policy.lockout_models} models in {policy.lockout_within:g}s,"
+            f" {ladder(policy.lockout)}"
+        )
+    day = "roll" if reset is None else f"reset at {reset:%H:%M} UTC"
+    return [
+        f"    cooldowns: rate limit {ladder(policy.rate_limit)}, auth {ladder(policy.auth)},"
+        f" key lockout {lockout}, probe hold {policy.probe_hold:g}s"
+        f" (lost after {policy.probe_timeout:g}s); daily quotas {day}"
+    ]
+
+
 def _virtual_model(model: VirtualModel) -> str:
     chain = " -> ".join(target.label for target in model.chain) or "(empty)"
-    return f"  {model.name}: {chain}"
+    order = "" if model.order == "listed" else f" (ordered by {model.order})"
+    return f"  {model.name}: {chain}{order}"
+
+
+def _health(config: Config) -> str:
+    """`health: GET /models every 30s (timeout 5s); local: off`: the top level, then each
+    provider whose own settings differ from it."""
+
+    def probes(settings: HealthSettings) -> str:
+        if not settings.interval:
+            return "off"
+        probe = "GET /models" if settings.probe == "models" else "1-token completions"
+        return f"{probe} every {settings.interval:g}s (timeout {settings.timeout:g}s)"
+
+    base = probes(config.health.over(DEFAULT_HEALTH))
+    others = [(name, probes(config.health_for(name))) for name in config.providers]
+    return "; ".join([f"health: {base}", *(f"{n}: {p}" for n, p in others if p != base)])

@@ -13,10 +13,12 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from config.cooldowns import read_cooldowns, read_daily_reset
 from config.defaults import default_config
 from config.env import Environment, read_environment
 from config.errors import ConfigError, Problem
-from config.model import Config, Loaded
+from config.health import read_health
+from config.model import DAILY_RESET_UTC, DEFAULT_HEALTH, Config, Loaded
 from config.providers import read_providers
 from config.reader import Reader, kind
 from config.sections import read_server, read_timeouts, read_virtual_models
@@ -24,7 +26,15 @@ from config.yamltext import parse_yaml
 
 DEFAULT_FILE = "baton.yaml"
 DOTENV_FILE = ".env"
-SECTIONS = ("server", "timeouts", "providers", "virtual_models")
+SECTIONS = (
+    "server",
+    "timeouts",
+    "providers",
+    "virtual_models",
+    "health",
+    "cooldowns",
+    "daily_reset_utc",
+)
 
 
 def load(
@@ -73,7 +83,14 @@ def _from_text(text: str, environment: Environment, *, source: str) -> Loaded:
     sections = reader.mapping(document, "", allowed=SECTIONS) or {}
     server = read_server(reader, sections.get("server"))
     timeouts = read_timeouts(reader, sections.get("timeouts"))
-    providers, declared = read_providers(reader, sections.get("providers"))
+    health = read_health(reader, sections.get("health"), "health")
+    cooldowns = read_cooldowns(reader, sections.get("cooldowns"), "cooldowns")
+    daily_reset = read_daily_reset(
+        reader, sections.get("daily_reset_utc"), "daily_reset_utc", DAILY_RESET_UTC
+    )
+    providers, declared = read_providers(
+        reader, sections.get("providers"), cooldowns=cooldowns, daily_reset=daily_reset
+    )
     virtual_models = read_virtual_models(
         reader, sections.get("virtual_models"), providers, declared
     )
@@ -82,12 +99,13 @@ def _from_text(text: str, environment: Environment, *, source: str) -> Loaded:
     if reader.problems:
         raise ConfigError(reader.problems, source=source)
 
-    assert server is not None and timeouts is not None
+    assert server is not None and timeouts is not None and health is not None
     config = Config(
         server=server,
         timeouts=timeouts,
         providers=providers,
         virtual_models=virtual_models,
         source=source,
+        health=health.over(DEFAULT_HEALTH),
     )
     return Loaded(config=config, warnings=tuple(reader.warnings))

@@ -7,6 +7,7 @@ environment. Everything is immutable so actors can share one `Config` without co
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import time
 from urllib.parse import urlsplit, urlunsplit
 
 import attrs
@@ -88,6 +89,32 @@ class Limits:
         )
 
 
+PROBE_KINDS = ("models", "completion")  # GET /models, or a 1-token chat completion
+CHAIN_ORDERS = ("priority", "listed", "latency")
+
+
+@attrs.frozen
+class HealthSettings:
+    """How a provider is probed (see `config.health`): every `interval` seconds (0: never),
+    each probe given `timeout` seconds. None: unset here (a provider's own `health:` falls
+    back field by field to the top-level one)."""
+
+    interval: float | None = None
+    timeout: float | None = None
+    probe: str | None = None
+
+    def over(self, base: HealthSettings) -> HealthSettings:
+        """These settings, with `base`'s filling every field left unset here."""
+        return HealthSettings(
+            interval=base.interval if self.interval is None else self.interval,
+            timeout=base.timeout if self.timeout is None else self.timeout,
+            probe=base.probe if self.probe is None else self.probe,
+        )
+
+
+DEFAULT_HEALTH = HealthSettings(interval=30.0, timeout=5.0, probe="models")
+
+
 @attrs.frozen
 class RateLimits:
     """A provider's `limits`, `model_limits` and `quota_groups` (see `config.limits`)."""
@@ -114,6 +141,24 @@ class RateLimits:
 
 
 @attrs.frozen
+class CooldownPolicy:
+    """How long a failing key rests, in seconds (see `config.cooldowns`). The n-th rung of a
+    ladder follows the n-th consecutive failure; the last rung repeats."""
+
+    rate_limit: tuple[float, ...] = (10.0, 30.0, 60.0, 120.0)  # one key x model (or group)
+    auth: tuple[float, ...] = (300.0, 900.0, 3600.0)  # one key, every model
+    # rate limits on `lockout_models` distinct models within `lockout_within` lock a key out
+    lockout_models: int | None = 3  # None: never
+    lockout_within: float = 600.0
+    lockout: tuple[float, ...] = (600.0, 1800.0, 3600.0)
+    probe_hold: float = 5.0  # while a half-open probe is out, others come back this much later
+    probe_timeout: float = 600.0  # a probe not back by then is taken as lost
+
+
+DAILY_RESET_UTC = time(0, 0)
+
+
+@attrs.frozen
 class ProviderConfig:
     name: str
     # A URL may carry a password or a token in its query: the repr masks both.
@@ -124,8 +169,11 @@ class ProviderConfig:
     priority: int = 100
     rotation: str = "balanced"
     max_concurrent_per_key: int | None = None
+    health: HealthSettings = HealthSettings()  # what this provider sets; see Config.health_for
     headers: Mapping[str, str] = attrs.field(factory=dict, repr=False)
     rate_limits: RateLimits = attrs.field(factory=RateLimits)
+    cooldowns: CooldownPolicy = attrs.field(factory=CooldownPolicy)
+    daily_reset_utc: time | None = DAILY_RESET_UTC  # None: day windows only roll
 
     @property
     def passes_any_model(self) -> bool:
@@ -163,6 +211,7 @@ class Target:
 class VirtualModel:
     name: str
     chain: tuple[Target, ...]
+    order: str = "listed"  # listed | priority | latency (see actors.health_book)
 
 
 @attrs.frozen
@@ -172,6 +221,11 @@ class Config:
     providers: Mapping[str, ProviderConfig] = attrs.field(factory=dict)
     virtual_models: Mapping[str, VirtualModel] = attrs.field(factory=dict)
     source: str = "built-in defaults"
+    health: HealthSettings = DEFAULT_HEALTH  # the top-level `health:`
+
+    def health_for(self, provider: str) -> HealthSettings:
+        """`provider`'s probe settings: its own over the top-level ones, every field set."""
+        return self.providers[provider].health.over(self.health).over(DEFAULT_HEALTH)
 
 
 @attrs.frozen

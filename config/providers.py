@@ -14,14 +14,19 @@ Rate limits (`limits`, `model_limits`, `quota_groups`) are read by `config.limit
 from __future__ import annotations
 
 import re
+from datetime import time
 
 from config.catalog import KNOWN_BASE_URLS
+from config.cooldowns import DEFAULTS, read_cooldowns, read_daily_reset
 from config.env import discover_keys, env_prefix, expand
+from config.health import read_provider_health
 from config.limits import read_limits, read_model_limits, read_quota_groups
 from config.model import (
     ANY_MODEL,
+    DAILY_RESET_UTC,
     PROVIDER_KINDS,
     ROTATIONS,
+    CooldownPolicy,
     Credential,
     ProviderConfig,
     RateLimits,
@@ -40,13 +45,21 @@ FIELDS = (
     "limits",
     "model_limits",
     "quota_groups",
+    "health",
+    "cooldowns",
+    "daily_reset_utc",
 )
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 
 def read_providers(
-    reader: Reader, value: object, path: str = "providers"
+    reader: Reader,
+    value: object,
+    path: str = "providers",
+    *,
+    cooldowns: CooldownPolicy = DEFAULTS,
+    daily_reset: time | None = DAILY_RESET_UTC,
 ) -> tuple[dict[str, ProviderConfig], tuple[str, ...]]:
     """The providers that read cleanly, and every name declared (valid or not).
 
@@ -63,13 +76,21 @@ def read_providers(
                 "a provider name may only contain letters, digits, '.', '_' and '-'",
             )
             continue
-        provider = read_provider(reader, name, body, provider_path)
+        provider = read_provider(reader, name, body, provider_path, cooldowns, daily_reset)
         if provider is not None:
             providers[name] = provider
     return providers, tuple(section)
 
 
-def read_provider(reader: Reader, name: str, value: object, path: str) -> ProviderConfig | None:
+def read_provider(
+    reader: Reader,
+    name: str,
+    value: object,
+    path: str,
+    cooldowns: CooldownPolicy = DEFAULTS,
+    daily_reset: time | None = DAILY_RESET_UTC,
+) -> ProviderConfig | None:
+    """`cooldowns` and `daily_reset`: the top level's, for the fields the provider omits."""
     before = len(reader.problems)
     fields = reader.mapping(value, path, allowed=FIELDS)
     if fields is None:
@@ -93,6 +114,7 @@ def read_provider(reader: Reader, name: str, value: object, path: str) -> Provid
             fields["max_concurrent_per_key"], child(path, "max_concurrent_per_key"), minimum=1
         )
     headers = _headers(reader, fields.get("headers"), child(path, "headers"))
+    health = read_provider_health(reader, fields.get("health"), child(path, "health"), models)
     limits = read_limits(reader, fields.get("limits"), child(path, "limits"))
     groups = read_quota_groups(
         reader, fields.get("quota_groups"), child(path, "quota_groups"), models
@@ -100,11 +122,14 @@ def read_provider(reader: Reader, name: str, value: object, path: str) -> Provid
     model_limits = read_model_limits(
         reader, fields.get("model_limits"), child(path, "model_limits"), models, groups
     )
+    cooldowns = read_cooldowns(reader, fields.get("cooldowns"), child(path, "cooldowns"), cooldowns)
+    reset_path = child(path, "daily_reset_utc")
+    daily_reset = read_daily_reset(reader, fields.get("daily_reset_utc"), reset_path, daily_reset)
 
     if len(reader.problems) > before:
         return None
     assert kind_ and base_url and keys and models and priority is not None and rotation
-    assert headers is not None and limits is not None
+    assert headers is not None and limits is not None and health is not None
     assert groups is not None and model_limits is not None
     return ProviderConfig(
         name=name,
@@ -115,8 +140,11 @@ def read_provider(reader: Reader, name: str, value: object, path: str) -> Provid
         priority=priority,
         rotation=rotation,
         max_concurrent_per_key=concurrency,
+        health=health,
         headers=headers,
         rate_limits=RateLimits(limits=limits, model_limits=model_limits, quota_groups=groups),
+        cooldowns=cooldowns,
+        daily_reset_utc=daily_reset,
     )
 
 

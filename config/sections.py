@@ -11,12 +11,13 @@ from collections.abc import Collection, Mapping
 import attrs
 
 from config.env import expand
+from config.health import read_order
 from config.model import ProviderConfig, ServerConfig, Target, Timeouts, VirtualModel
 from config.reader import Reader, child, kind, shown
 
 SERVER_FIELDS = ("api_keys", "max_body_bytes")
 TIMEOUT_FIELDS = tuple(field.name for field in attrs.fields(Timeouts))
-VIRTUAL_MODEL_FIELDS = ("chain",)
+VIRTUAL_MODEL_FIELDS = ("chain", "order")
 
 
 def read_server(reader: Reader, value: object, path: str = "server") -> ServerConfig | None:
@@ -98,8 +99,9 @@ def read_virtual_models(
         if fields is None:
             continue
         chain = _chain(reader, fields.get("chain"), child(model_path, "chain"), providers, declared)
-        if chain is not None:
-            models[name] = VirtualModel(name=name, chain=chain)
+        order = read_order(reader, fields.get("order"), child(model_path, "order"))
+        if chain is not None and order is not None:
+            models[name] = VirtualModel(name=name, chain=chain, order=order)
     return models
 
 

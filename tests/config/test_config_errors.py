@@ -7,6 +7,7 @@ import textwrap
 import pytest
 
 from config import ConfigError, Problem, load_text
+from config.loader import SECTIONS
 
 ALPHA = """
 providers:
@@ -30,9 +31,10 @@ def test_str_lists_each_problem_on_its_own_line() -> None:
 
 
 def test_unknown_top_level_key_suggests_the_closest() -> None:
+    assert SECTIONS[:5] == ("server", "timeouts", "providers", "virtual_models", "health")
     assert problems("provders: {}\n") == ["provders: unknown key (did you mean 'providers'?)"]
     assert problems("colour: red\n") == [
-        "colour: unknown key (expected one of server, timeouts, providers, virtual_models)"
+        f"colour: unknown key (expected one of {', '.join(SECTIONS)})"
     ]
 
 
@@ -46,9 +48,7 @@ def test_unknown_keys_inside_sections() -> None:
 
 
 def test_document_must_be_a_mapping() -> None:
-    assert problems("- a\n- b\n") == [
-        "expected a mapping of server, timeouts, providers, virtual_models, got a list"
-    ]
+    assert problems("- a\n- b\n") == [f"expected a mapping of {', '.join(SECTIONS)}, got a list"]
 
 
 def test_wrong_types_name_the_path() -> None:
@@ -264,9 +264,7 @@ def test_merge_keys_may_be_overridden() -> None:
     base: &base {base_url: 'http://a/v1', keys: [], priority: 5}
     """
     # `base` is not a section; the anchor is only usable through a provider.
-    assert problems(text) == [
-        "base: unknown key (expected one of server, timeouts, providers, virtual_models)"
-    ]
+    assert problems(text) == [f"base: unknown key (expected one of {', '.join(SECTIONS)})"]
     text = """
     providers:
       alpha: &base {base_url: 'http://a/v1', keys: [], priority: 5}
