@@ -41,6 +41,7 @@ from protocols import jsoncodec
 from protocols.chat import check_completion
 from protocols.chat_stream import ChatStreamGate
 from protocols.failures import FailureClass, UpstreamFailure, UpstreamFault, classify_response
+from protocols.ratelimit_headers import WindowState, window_states
 from protocols.redact import scrub
 from protocols.responses.native import NativeStreamGate, check_native_response
 
@@ -81,27 +82,34 @@ def _fault(kind: FailureClass, message: str) -> UpstreamFault:
     return UpstreamFault(UpstreamFailure(kind, message))
 
 
+@attrs.define
+class _Run:
+    """One attempt in progress: what it sends, and what the upstream's headers said."""
+
+    client: HttpClient
+    attempt: Attempt
+    timeouts: Timeouts
+    headers: list[tuple[bytes, bytes]]
+    dialect: _Dialect
+    windows: tuple[WindowState, ...] = ()
+
+
 async def run_attempt(
     client: HttpClient, attempt: Attempt, timeouts: Timeouts, headers: list[tuple[bytes, bytes]]
 ) -> AttemptOutcome:
     """Perform `attempt` up to its answer, or for a stream up to its commit point."""
-    dialect = _Dialect.of(attempt)
+    run = _Run(client, attempt, timeouts, headers, _Dialect.of(attempt))
     try:
         if attempt.request.stream:
-            return await _stream(client, attempt, timeouts, headers, dialect)
-        return await _complete(client, attempt, timeouts, headers, dialect)
+            return await _stream(run)
+        return await _complete(run)
     except UpstreamFault as fault:
-        return AttemptFailed(scrubbed(fault.failure, attempt))
+        return AttemptFailed(scrubbed(fault.failure, attempt), run.windows)
 
 
-async def _complete(
-    client: HttpClient,
-    attempt: Attempt,
-    timeouts: Timeouts,
-    headers: list[tuple[bytes, bytes]],
-    dialect: _Dialect,
-) -> AttemptOutcome:
-    response = await _send(client, attempt, timeouts, headers, dialect)
+async def _complete(run: _Run) -> AttemptOutcome:
+    timeouts, dialect = run.timeouts, run.dialect
+    response = await _send(run)
     try:
         with trio.move_on_after(timeouts.idle) as idle:
             body = await _read_body(response)
@@ -114,17 +122,12 @@ async def _complete(
     problem = dialect.check(body)
     if problem is not None:
         raise UpstreamFault(problem)
-    return AttemptSucceeded(body)
+    return AttemptSucceeded(body, run.windows)
 
 
-async def _stream(
-    client: HttpClient,
-    attempt: Attempt,
-    timeouts: Timeouts,
-    headers: list[tuple[bytes, bytes]],
-    dialect: _Dialect,
-) -> AttemptOutcome:
-    response = await _send(client, attempt, timeouts, headers, dialect)
+async def _stream(run: _Run) -> AttemptOutcome:
+    dialect = run.dialect
+    response = await _send(run)
     upstream: UpstreamStream | None = None
     try:
         if response.status >= 300:
@@ -140,9 +143,9 @@ async def _stream(
                     status=response.status,
                 )
             )
-        upstream = UpstreamStream(response, dialect.gate, timeouts, attempt)
+        upstream = UpstreamStream(response, dialect.gate, run.timeouts, run.attempt)
         first = await upstream.until_committed()
-        return AttemptStreaming(first, upstream)
+        return AttemptStreaming(first, upstream, run.windows)
     finally:
         if upstream is None or not upstream.committed:
             await response.aclose()
@@ -227,20 +230,17 @@ class UpstreamStream:
         await self._response.aclose()
 
 
-async def _send(
-    client: HttpClient,
-    attempt: Attempt,
-    timeouts: Timeouts,
-    headers: list[tuple[bytes, bytes]],
-    dialect: _Dialect,
-) -> Response:
+async def _send(run: _Run) -> Response:
+    timeouts, dialect = run.timeouts, run.dialect
     with trio.move_on_after(timeouts.first_byte):
         try:
-            return await client.request(
-                "POST", dialect.path, _auth_headers(attempt, headers), dialect.body
+            response = await run.client.request(
+                "POST", dialect.path, _auth_headers(run.attempt, run.headers), dialect.body
             )
         except HttpClientError as exc:
             raise _transport_fault(exc, after_headers=False) from None
+        run.windows = window_states(response.headers, now=time.time())
+        return response
     raise _fault(FailureClass.TIMEOUT, f"upstream sent no reply within {timeouts.first_byte:g}s")
 
 

@@ -1,40 +1,68 @@
 """Which key of a provider to use next: rotation, per-key concurrency and cooldowns.
 
 A plain class with no I/O and no clock of its own: every method that depends on time takes
-`now`, so tests drive it with exact numbers.
+`now`, so tests drive it with exact numbers. The durations are a `CooldownPolicy`
+(`config.cooldowns`).
 
-Cooldowns are kept per (key, model) for rate limits, since providers meter each model
-separately (Groq, Gemini), and per key (all models) for auth failures. A cooldown honours the
-upstream's Retry-After when given; otherwise it climbs a ladder with each consecutive failure.
-A new failure extends a cooldown, never shortens it; a success resets the ladder.
+Cooldowns have a scope. A rate limit (429, quota) cools one key for one model, or for the
+model's whole quota group (aliases drawing on one upstream quota), since providers meter each
+model separately; an auth failure (401, 403) cools the key for every model (`ALL_MODELS`). So
+does a *lockout*: a key rate-limited on `lockout_models` distinct scopes within
+`lockout_within` seconds, with no success between, is out of quota as a whole. Each
+consecutive failure of a scope climbs its ladder (auth failures and lockouts share the
+whole-key one); an upstream Retry-After replaces a rate limit's rung. A new failure extends a
+cooldown, never shortens it. A success resets the key's cooldowns for the model and for every
+model, unless given a `now` at which they are still running: then it is the answer to a
+request sent before the failure, and the cooldown stands.
+
+Half-open: when a cooldown ends, it is not forgotten. The next `acquire` that picks the key
+for that scope takes it as the one probe, and the scope stays closed to everyone else until
+the probe's outcome: a success resets the cooldown, a failure re-cools it one rung up, and
+anything else (a release with no outcome, a server error or timeout that says nothing of the
+key) reopens it for one more probe. While a probe is out, `cooling_until` says
+`now + probe_hold`; a probe not back within `probe_timeout` is taken as lost. A probe is known
+by its key and scope, not by its lease: the outcome of an older lease of the same key and
+scope ends it too. After an ended whole-key cooldown, a rate limit re-cools the key whole
+(lockout ladder) if it was a lockout; if it was an auth failure, the key evidently
+authenticates again, and only the model cools.
+
+`snapshot(now)`/`restore(data, now, elapsed)` carry cooldowns and the lockout tally across a
+restart as plain data, keys named by alias and times as offsets from `now` (a monotonic clock
+does not survive a restart). Probes in flight are not kept: after a restart an ended cooldown
+is half-open again. `version` counts the changes a snapshot would show.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import attrs
 
-from config.model import Credential
+from config.model import CooldownPolicy, Credential, ProviderConfig
 from protocols.failures import FailureClass, UpstreamFailure
 
+__all__ = ["ALL_MODELS", "Busy", "Cooldown", "CooldownPolicy", "Cooling", "KeyPool"]
+
 ALL_MODELS = None
+Scope = tuple[str, str] | None  # ("model", name), ("group", name), or ALL_MODELS
+SNAPSHOT_VERSION = 1
+FORGET_AFTER = 86_400.0  # an ended cooldown with no failure for a day is forgotten, strikes too
+AUTH, LOCKOUT = "auth", "lockout"  # why a key is cooled for every model
 
 
-@attrs.frozen
-class CooldownPolicy:
-    rate_limit_ladder: tuple[float, ...] = (10.0, 30.0, 60.0, 120.0)
-    auth_ladder: tuple[float, ...] = (300.0, 900.0, 3600.0)
-
-    def duration(self, failure: FailureClass, strikes: int, retry_after: float | None) -> float:
-        if retry_after is not None and failure is FailureClass.RATE_LIMIT:
-            return retry_after
-        ladder = self.auth_ladder if failure is FailureClass.AUTH else self.rate_limit_ladder
-        return ladder[min(strikes, len(ladder)) - 1]
+def rung(ladder: tuple[float, ...], strikes: int) -> float:
+    """The cooldown after the `strikes`-th consecutive failure: the last rung repeats."""
+    return ladder[min(strikes, len(ladder)) - 1]
 
 
 @attrs.define
 class Cooldown:
     until: float
     strikes: int
+    cause: str | None = None  # ALL_MODELS only: AUTH or LOCKOUT
+    probe: float | None = None  # when the half-open probe was leased; None: none is out
+    probe_for: Scope = None  # the scope whose lease holds the probe (for ALL_MODELS)
 
 
 @attrs.frozen
@@ -52,24 +80,45 @@ class KeyPool:
     keys: tuple[Credential, ...]
     rotation: str = "balanced"
     max_concurrent: int | None = None
-    policy: CooldownPolicy = CooldownPolicy()
+    policy: CooldownPolicy = attrs.field(factory=CooldownPolicy)
+    quota_groups: Mapping[str, tuple[str, ...]] = attrs.field(factory=dict)
     in_flight: list[int] = attrs.field(init=False)
-    _cooldowns: dict[tuple[int, str | None], Cooldown] = attrs.field(init=False, factory=dict)
+    version: int = attrs.field(init=False, default=0)
+    _cooldowns: dict[tuple[int, Scope], Cooldown] = attrs.field(init=False, factory=dict)
+    # per key: when each scope was last rate-limited, since the key's last success
+    _recent: dict[int, dict[Scope, float]] = attrs.field(init=False, factory=dict)
+    _group_of: dict[str, str] = attrs.field(init=False, factory=dict)
     _cursor: int = attrs.field(init=False, default=0)
 
     def __attrs_post_init__(self) -> None:
         if not self.keys:
             raise ValueError("a key pool needs at least one key")
         self.in_flight = [0] * len(self.keys)
+        for group, models in self.quota_groups.items():
+            self._group_of.update(dict.fromkeys(models, group))
+
+    @classmethod
+    def for_provider(cls, provider: ProviderConfig) -> KeyPool:
+        return cls(
+            provider.keys,
+            provider.rotation,
+            provider.max_concurrent_per_key,
+            provider.cooldowns,
+            provider.rate_limits.quota_groups,
+        )
+
+    # -- leasing ----------------------------------------------------------------------------
 
     def acquire(
         self, model: str, now: float, exclude: frozenset[int] = frozenset()
     ) -> int | Busy | Cooling:
-        """Lease a key for `model`: its index, or why none can be had now."""
+        """Lease a key for `model`: its index, or why none can be had now. A key whose
+        cooldown has ended goes out as that cooldown's probe."""
+        scope = self._scope(model)
         ready = [
             index
             for index in range(len(self.keys))
-            if index not in exclude and self.cooling_until(index, model, now) is None
+            if index not in exclude and self._closed_until(index, scope, now) is None
         ]
         if not ready:
             return Cooling(self.next_free_at(model, now, exclude))
@@ -78,46 +127,197 @@ class KeyPool:
             return Busy()
         index = self._choose(open_keys)
         self.in_flight[index] += 1
+        for cooled in (scope, ALL_MODELS):
+            cooldown = self._cooldowns.get((index, cooled))
+            if cooldown is not None and cooldown.until <= now:
+                cooldown.probe, cooldown.probe_for = now, scope
         return index
 
-    def release(self, index: int) -> None:
+    def release(self, index: int, model: str | None = None) -> None:
+        """Give a key back. With `model`, a probe this lease held reopens for another (its
+        outcome, if any, comes with `record_*`); without it, a probe reopens only once the
+        key has no lease out at all, or after `probe_timeout`."""
         if self.in_flight[index] <= 0:
             raise ValueError(f"key {index} released more often than leased")
         self.in_flight[index] -= 1
-
-    def record_success(self, index: int, model: str) -> None:
-        self._cooldowns.pop((index, model), None)
-
-    def record_failure(self, index: int, model: str, failure: UpstreamFailure, now: float) -> None:
-        if not failure.failure.cools_key:
-            return
-        scope = ALL_MODELS if failure.failure is FailureClass.AUTH else model
-        current = self._cooldowns.get((index, scope))
-        strikes = (current.strikes if current else 0) + 1
-        until = now + self.policy.duration(failure.failure, strikes, failure.retry_after)
-        if current is not None:
-            until = max(until, current.until)
-        self._cooldowns[(index, scope)] = Cooldown(until=until, strikes=strikes)
+        if model is not None:
+            self._end_probe(index, self._scope(model))
+        if self.in_flight[index] == 0:
+            for (key, _), cooldown in self._cooldowns.items():
+                if key == index:
+                    cooldown.probe = None
 
     def cooling_until(self, index: int, model: str, now: float) -> float | None:
         """When `index` may serve `model` again, or None if it may now."""
-        ends = [
-            cooldown.until
-            for scope in (model, ALL_MODELS)
-            if (cooldown := self._cooldowns.get((index, scope))) is not None
-            and cooldown.until > now
-        ]
-        return max(ends) if ends else None
+        return self._closed_until(index, self._scope(model), now)
 
     def next_free_at(
         self, model: str, now: float, exclude: frozenset[int] = frozenset()
     ) -> float | None:
+        scope = self._scope(model)
         ends = [
             until
             for index in range(len(self.keys))
-            if index not in exclude and (until := self.cooling_until(index, model, now)) is not None
+            if index not in exclude and (until := self._closed_until(index, scope, now)) is not None
         ]
         return min(ends) if ends else None
+
+    # -- outcomes ---------------------------------------------------------------------------
+
+    def record_success(self, index: int, model: str, now: float | None = None) -> None:
+        """`index` served `model`: its cooldowns for the model and for every model reset,
+        except those still running at `now` (the answer to a request sent before them)."""
+        scope = self._scope(model)
+        self._end_probe(index, scope)
+        for cooled in (scope, ALL_MODELS):
+            cooldown = self._cooldowns.get((index, cooled))
+            if cooldown is not None and (now is None or cooldown.until <= now):
+                del self._cooldowns[(index, cooled)]
+                self.version += 1
+        if self._recent.pop(index, None):
+            self.version += 1
+
+    def record_failure(self, index: int, model: str, failure: UpstreamFailure, now: float) -> None:
+        scope = self._scope(model)
+        self._end_probe(index, scope)
+        if not failure.failure.cools_key:
+            return
+        self.version += 1
+        whole = self._cooldowns.get((index, ALL_MODELS))
+        if failure.failure is FailureClass.AUTH:
+            self._cool(index, ALL_MODELS, self.policy.auth, now, cause=AUTH)
+            return
+        self._cool(index, scope, self.policy.rate_limit, now, retry_after=failure.retry_after)
+        if whole is not None and whole.until <= now:  # the key's half-open whole-key cooldown
+            if whole.cause == LOCKOUT:
+                self._cool(index, ALL_MODELS, self.policy.lockout, now, cause=LOCKOUT)
+                return
+            del self._cooldowns[(index, ALL_MODELS)]  # it authenticates again
+        self._note_spread(index, scope, now)
+
+    # -- persistence ------------------------------------------------------------------------
+
+    def snapshot(self, now: float) -> dict[str, Any]:
+        """Plain data (JSON-ready): keys by alias, every time an offset from `now`."""
+        self._forget(now)
+        cooldowns = []
+        for (index, scope), cooldown in self._cooldowns.items():
+            row = {"key": self.keys[index].alias, **_scope_fields(scope)}
+            row.update(ends_in=cooldown.until - now, strikes=cooldown.strikes)
+            if scope is ALL_MODELS:
+                row["cause"] = cooldown.cause
+            cooldowns.append(row)
+        recent = [
+            {"key": self.keys[index].alias, **_scope_fields(scope), "ago": now - at}
+            for index, scopes in self._recent.items()
+            for scope, at in scopes.items()
+        ]
+        return {"version": SNAPSHOT_VERSION, "cooldowns": cooldowns, "recent": recent}
+
+    def restore(self, data: dict[str, Any], now: float, elapsed: float = 0.0) -> None:
+        """Replace the state with a `snapshot`'s, taken `elapsed` seconds before `now`. Rows
+        for keys or quota groups no longer configured are dropped; a model that has joined a
+        quota group since takes its rows to the group."""
+        if data.get("version") != SNAPSHOT_VERSION:
+            raise ValueError(f"unknown key-pool snapshot version {data.get('version')!r}")
+        taken = now - elapsed
+        index_of = {key.alias: index for index, key in enumerate(self.keys)}
+        self._cooldowns.clear()
+        self._recent.clear()
+        self.version += 1
+        for row in data["cooldowns"]:
+            index, scope = index_of.get(row["key"]), self._restored_scope(row)
+            if index is None or scope == "gone":
+                continue
+            until, strikes = taken + float(row["ends_in"]), int(row["strikes"])
+            if until + FORGET_AFTER <= now:
+                continue
+            current = self._cooldowns.get((index, scope))
+            if current is not None:
+                until, strikes = max(until, current.until), max(strikes, current.strikes)
+            cause = row.get("cause") if scope is ALL_MODELS else None
+            self._cooldowns[(index, scope)] = Cooldown(until, strikes, cause)
+        for row in data["recent"]:
+            index, scope = index_of.get(row["key"]), self._restored_scope(row)
+            at = taken - float(row["ago"])
+            if index is not None and scope != "gone" and now - at < self.policy.lockout_within:
+                recent = self._recent.setdefault(index, {})
+                recent[scope] = max(at, recent.get(scope, at))
+
+    # -- inside -----------------------------------------------------------------------------
+
+    def _scope(self, model: str) -> Scope:
+        group = self._group_of.get(model)
+        return ("model", model) if group is None else ("group", group)
+
+    def _restored_scope(self, row: dict[str, Any]) -> Scope | str:
+        if row.get("all_models"):
+            return ALL_MODELS
+        if "group" in row:
+            return ("group", row["group"]) if row["group"] in self.quota_groups else "gone"
+        return self._scope(row["model"])
+
+    def _closed_until(self, index: int, scope: Scope, now: float) -> float | None:
+        ends = []
+        for cooled in (scope, ALL_MODELS):
+            cooldown = self._cooldowns.get((index, cooled))
+            if cooldown is None:
+                continue
+            if cooldown.until > now:
+                ends.append(cooldown.until)
+            elif cooldown.probe is not None:
+                lost_at = cooldown.probe + self.policy.probe_timeout
+                if now < lost_at:
+                    ends.append(min(now + self.policy.probe_hold, lost_at))
+        return max(ends) if ends else None
+
+    def _end_probe(self, index: int, scope: Scope) -> None:
+        own = self._cooldowns.get((index, scope))
+        if own is not None:
+            own.probe = None
+        whole = self._cooldowns.get((index, ALL_MODELS))
+        if whole is not None and whole.probe_for == scope:
+            whole.probe = None
+
+    def _cool(
+        self,
+        index: int,
+        scope: Scope,
+        ladder: tuple[float, ...],
+        now: float,
+        *,
+        retry_after: float | None = None,
+        cause: str | None = None,
+    ) -> None:
+        current = self._cooldowns.get((index, scope))
+        strikes = (current.strikes if current else 0) + 1
+        until = now + (retry_after if retry_after is not None else rung(ladder, strikes))
+        if current is not None:
+            until = max(until, current.until)
+        self._cooldowns[(index, scope)] = Cooldown(until, strikes, cause)
+
+    def _note_spread(self, index: int, scope: Scope, now: float) -> None:
+        """Count a rate limit towards the key's lockout: distinct scopes within the window."""
+        if self.policy.lockout_models is None:
+            return
+        recent = self._recent.setdefault(index, {})
+        recent[scope] = now
+        for old in [s for s, at in recent.items() if now - at >= self.policy.lockout_within]:
+            del recent[old]
+        if len(recent) >= self.policy.lockout_models:
+            recent.clear()
+            self._cool(index, ALL_MODELS, self.policy.lockout, now, cause=LOCKOUT)
+
+    def _forget(self, now: float) -> None:
+        for where, cooldown in list(self._cooldowns.items()):
+            if cooldown.probe is None and cooldown.until + FORGET_AFTER <= now:
+                del self._cooldowns[where]
+                self.version += 1
+        for index, recent in list(self._recent.items()):
+            for old in [s for s, at in recent.items() if now - at >= self.policy.lockout_within]:
+                del recent[old]
+            if not recent:
+                del self._recent[index]
 
     def _at_cap(self, index: int) -> bool:
         return self.max_concurrent is not None and self.in_flight[index] >= self.max_concurrent
@@ -132,3 +332,10 @@ class KeyPool:
         chosen = min(tied, key=lambda index: (index - self._cursor) % count)
         self._cursor = (chosen + 1) % count
         return chosen
+
+
+def _scope_fields(scope: Scope) -> dict[str, Any]:
+    if scope is ALL_MODELS:
+        return {"all_models": True}
+    kind, name = scope
+    return {kind: name}

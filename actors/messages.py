@@ -4,15 +4,18 @@ carries the `trio.CancelScope` it runs in (the requester cancels it when it stop
 
 from __future__ import annotations
 
+import math
 from typing import Any, Protocol
 
 import attrs
 import trio
 
+from actors.ratelimit_book import Reservation
 from config.model import Credential, Target
 from protocols.chat import ChatRequest
 from protocols.errors import BatonError
 from protocols.failures import UpstreamFailure
+from protocols.ratelimit_headers import WindowState
 
 # ---- edge <-> supervisor -------------------------------------------------------------------
 
@@ -106,20 +109,27 @@ CallOutcome = Completed | Streaming | Failed
 class KeyLease:
     index: int
     credential: Credential
+    reservation: Reservation | None = None  # what the rate-limit book counted for it
 
 
 @attrs.frozen
 class NoKey:
-    """Every key is cooling for this model; `until` is when the first one frees up."""
+    """No key can be had now: `until` is when one may (None: not by itself). `for_room`: a key
+    was passed over for want of rate headroom (the route says `full`), not only for cooldowns;
+    whether to queue for it is the caller's call, by `until` against its deadline."""
 
     until: float | None
+    for_room: bool = False
 
 
 @attrs.frozen
 class Lease:
     model: str
     exclude: frozenset[int]
-    reply: trio.MemorySendChannel[KeyLease | NoKey] = attrs.field(repr=False)
+    reply: trio.MemorySendChannel[KeyLease | NoKey] | None = attrs.field(repr=False)
+    tokens: int = 1
+    deadline: float = math.inf
+    wait_for_room: bool = False  # queue until a rate window has room (within the deadline)
 
 
 @attrs.frozen
@@ -148,11 +158,13 @@ class Attempt:
 @attrs.frozen
 class AttemptSucceeded:
     body: bytes = attrs.field(repr=False)
+    windows: tuple[WindowState, ...] = ()  # what the upstream's headers said of its limits
 
 
 @attrs.frozen
 class AttemptFailed:
     failure: UpstreamFailure
+    windows: tuple[WindowState, ...] = ()
 
 
 @attrs.frozen
@@ -162,6 +174,7 @@ class AttemptStreaming:
 
     first: bytes = attrs.field(repr=False)
     upstream: UpstreamEvents = attrs.field(repr=False)
+    windows: tuple[WindowState, ...] = ()
 
 
 class UpstreamEvents(Protocol):

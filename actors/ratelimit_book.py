@@ -24,7 +24,9 @@ actor's: the book only answers exactly.
 
 `snapshot(now)` gives plain lists and dicts with every time as an offset from `now`, since a
 monotonic clock does not survive a restart; `restore(data, now, elapsed=...)` takes them back,
-aged by the time the process was down.
+aged by the time the process was down. `version` counts the changes a snapshot would show, so
+a persister can tell whether there is anything new to save; `reset_day(now)` starts every day
+window afresh (a provider whose daily quotas reset at a fixed time).
 """
 
 from __future__ import annotations
@@ -118,6 +120,7 @@ class RateLimitBook:
     """The rate-limit state of one provider's keys. Keys are named by alias, never secret."""
 
     rate_limits: RateLimits = attrs.field(factory=RateLimits)
+    version: int = attrs.field(init=False, default=0)
     _tallies: dict[Scope, Tally] = attrs.field(init=False, factory=dict)
     _group_of: dict[str, str] = attrs.field(init=False, factory=dict)
 
@@ -158,6 +161,7 @@ class RateLimitBook:
 
     def record(self, key: str, model: str, tokens: int, now: float) -> Reservation:
         """An attempt is being sent: count it and reserve its estimated tokens."""
+        self.version += 1
         tally = self._tally(key, model)
         tally.minute.add(now, 1, tokens)
         tally.day.add(now, 1, tokens)
@@ -171,6 +175,7 @@ class RateLimitBook:
         The upstream's caps are left alone; its next reply says where it stands."""
         tally = self._tallies.get(self._scope(reservation.key, reservation.model))
         if tally is not None:
+            self.version += 1
             for window in (tally.minute, tally.day):
                 window.prune(now)
                 window.adjust_tokens(reservation.at, tokens - reservation.tokens)
@@ -187,6 +192,7 @@ class RateLimitBook:
         retry_after: float | None = None,
     ) -> None:
         """Fold in what a reply's headers said. `sent_at`: when its request was sent."""
+        self.version += 1
         tally = self._tally(key, model)
         seen = now if sent_at is None else sent_at
         window = tally.minute if now - seen < tally.minute.span else tally.day
@@ -247,6 +253,7 @@ class RateLimitBook:
         if data.get("version") != SNAPSHOT_VERSION:
             raise ValueError(f"unknown rate-limit snapshot version {data.get('version')!r}")
         taken = now - elapsed
+        self.version += 1
         self._tallies.clear()
         for row in data["tallies"]:
             scope_kind = "group" if "group" in row else "model"
@@ -265,6 +272,13 @@ class RateLimitBook:
                         limit=cap["limit"],
                     )
             self._tallies[(row["key"], scope_kind, row[scope_kind])] = tally
+
+    def reset_day(self, now: float) -> None:
+        """A daily reset: every key's day windows start afresh (minute windows and the
+        upstream's caps are left alone)."""
+        self.version += 1
+        for tally in self._tallies.values():
+            tally.day = RollingWindow.day()
 
     def _scope(self, key: str, model: str) -> Scope:
         group = self._group_of.get(model)

@@ -49,6 +49,10 @@ class ChatRequest:
             raise BadRequest(
                 "'model' must be a non-empty string", param="model", code="invalid_type"
             )
+        if not model.isprintable():  # it is echoed in headers (x-baton-model): no CR, LF, NUL
+            raise BadRequest(
+                "'model' must not contain control characters", param="model", code="invalid_value"
+            )
         messages = payload.get("messages")
         if messages is None:
             raise BadRequest(

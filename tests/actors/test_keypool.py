@@ -61,7 +61,7 @@ def test_retry_after_is_honoured_exactly_and_per_model() -> None:
 
 
 def test_cooldowns_climb_the_ladder_extend_never_shorten_and_reset_on_success() -> None:
-    pool = KeyPool(KEYS[:1], policy=CooldownPolicy(rate_limit_ladder=(10, 30, 60)))
+    pool = KeyPool(KEYS[:1], policy=CooldownPolicy(rate_limit=(10, 30, 60)))
     pool.record_failure(0, "m", rate(None), now=0)
     assert pool.cooling_until(0, "m", 0) == 10
     pool.record_failure(0, "m", rate(None), now=10)
