@@ -4,12 +4,17 @@
 - `provider/model` of a configured provider that serves that model: just that target;
 - a bare model name that providers list: every provider listing it, by priority.
 Anything else is unknown (404 `model_not_found`).
+
+`Router.chain_for` is the configuration alone. The order a call actually walks its chain in
+is `effective_chain`'s: a virtual model's `order` (listed, priority or latency) applied with
+what the health checker knows, providers known to be down last.
 """
 
 from __future__ import annotations
 
 import attrs
 
+from actors.health_book import HealthBook
 from config.model import Config, Target
 
 
@@ -33,6 +38,12 @@ class Router:
             return tuple(Target(p.name, model) for p in listing)
         return None
 
+    def order_for(self, model: str) -> str:
+        """How `model`'s chain is ordered: a virtual model's `order`; `listed` for anything
+        else (a bare model's providers are already listed by priority)."""
+        virtual = self.config.virtual_models.get(model)
+        return "listed" if virtual is None else virtual.order
+
     def model_ids(self) -> list[str]:
         """Every id `GET /v1/models` lists: virtual models first, then `provider/model`."""
         ids = list(self.config.virtual_models)
@@ -44,3 +55,15 @@ class Router:
         if model_id in self.config.virtual_models:
             return "baton"
         return model_id.partition("/")[0]
+
+
+def effective_chain(
+    router: Router, health: HealthBook, model: str, now: float
+) -> tuple[Target, ...] | None:
+    """The chain a call for `model` walks at `now`, in the order to try it: the configured
+    chain (`Router.chain_for`; None for an unknown model), ordered by the model's `order`,
+    with every provider `health` knows to be down moved to the end (see `HealthBook.order`)."""
+    chain = router.chain_for(model)
+    if chain is None or len(chain) < 2:
+        return chain
+    return health.order(chain, router.order_for(model), now)

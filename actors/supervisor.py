@@ -16,6 +16,7 @@ import attrs
 import trio
 
 from actors.credentials import CredentialPool
+from actors.health_book import HealthBook
 from actors.messages import Call, CallOutcome, StreamData, Streaming, StreamStarted
 from actors.provider import ProviderActor
 from actors.routing import Router
@@ -30,6 +31,7 @@ class Supervisor:
     router: Router
     pools: dict[str, CredentialPool]
     providers: dict[str, ProviderActor]
+    health: HealthBook | None = None
     _send: trio.MemorySendChannel[Call] = attrs.field(init=False)
     _inbox: trio.MemoryReceiveChannel[Call] = attrs.field(init=False)
 
@@ -41,7 +43,8 @@ class Supervisor:
     ) -> CallOutcome:
         """Walk `request`'s chain here, in the caller's task, by `deadline`. A `Streaming`
         outcome's relay must be closed by the caller."""
-        return await Walk(request, deadline, native, self.router, self.pools, self.providers).run()
+        walk = Walk(request, deadline, native, self.router, self.pools, self.providers, self.health)
+        return await walk.run()
 
     def submit(self, call: Call) -> None:
         self._send.send_nowait(call)

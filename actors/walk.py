@@ -20,6 +20,7 @@ import attrs
 import trio
 
 from actors.credentials import CredentialPool
+from actors.health_book import HealthBook
 from actors.messages import (
     Attempt,
     AttemptFailed,
@@ -37,7 +38,8 @@ from actors.messages import (
     UpstreamEvents,
 )
 from actors.provider import ProviderActor
-from actors.routing import Router
+from actors.ratelimit_book import estimate_tokens
+from actors.routing import Router, effective_chain
 from config.model import Target
 from protocols.chat import ChatRequest
 from protocols.errors import (
@@ -50,6 +52,7 @@ from protocols.errors import (
     UpstreamRejected,
 )
 from protocols.failures import FailureClass, UpstreamFailure
+from protocols.ratelimit_headers import WindowState
 
 _RATE_LIMIT_FALLBACK_WAIT = 10.0
 _DEADLINE = UpstreamFailure(FailureClass.TIMEOUT, "the call's deadline ran out")
@@ -63,17 +66,26 @@ class Walk:
     router: Router
     pools: dict[str, CredentialPool]
     providers: dict[str, ProviderActor]
+    health: HealthBook | None = None  # orders the chain; fed each attempt's outcome
     trail: list[str] = attrs.field(factory=list)
     attempts: int = 0
     failures: list[tuple[Target, UpstreamFailure]] = attrs.field(factory=list)
     waits: list[float] = attrs.field(factory=list)  # seconds until a skipped target frees up
     only_rate_limits: bool = True
+    room: list[tuple[float, Target]] = attrs.field(factory=list)  # when a rate window has room
     _outcome: CallOutcome | None = None
+    _tokens: int = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self._tokens = estimate_tokens(self.request.size)
 
     async def run(self) -> CallOutcome:
         """Walk the chain; the answer, a committed stream, or why there is neither."""
         model = self.request.model
-        chain = self.router.chain_for(model)
+        if self.health is None:
+            chain = self.router.chain_for(model)
+        else:
+            chain = effective_chain(self.router, self.health, model, trio.current_time())
         if chain is None:
             return self._failed(ModelNotFound(f"The model '{model}' does not exist", param="model"))
         if not chain:
@@ -86,7 +98,11 @@ class Walk:
             if self._deadline_passed() or await self._try_target(target):
                 break
         else:
-            return self._failed(self._final_error())
+            # Every candidate was passed over or failed. If one was only short of room in a
+            # rate window that opens before the deadline, queue for it rather than fail.
+            soonest = min(self.room, key=lambda room: room[0], default=None)
+            if soonest is None or not await self._try_target(soonest[1], wait_for_room=True):
+                return self._failed(self._final_error())
         if self._outcome is not None:
             return self._outcome
         return self._failed(
@@ -95,21 +111,29 @@ class Walk:
             )
         )
 
-    async def _try_target(self, target: Target) -> bool:
+    async def _try_target(self, target: Target, *, wait_for_room: bool = False) -> bool:
         """True when the call is answered (or must end); False to go on to the next target."""
         pool = self.pools[target.provider]
         tried: frozenset[int] = frozenset()
         while True:
             lease = None
             with trio.move_on_at(self.deadline):
-                lease = await pool.lease(target.model, tried)
+                lease = await pool.lease(
+                    target.model,
+                    tried,
+                    tokens=self._tokens,
+                    deadline=self.deadline,
+                    wait_for_room=wait_for_room,
+                )
             if lease is None:
                 return True
             if isinstance(lease, NoKey):
                 if not tried:  # a target already attempted shows in the trail as its failure
-                    self.trail.append(f"{target.label}=cooling")
+                    self.trail.append(f"{target.label}={'full' if lease.for_room else 'cooling'}")
                 if lease.until is not None:
                     self.waits.append(lease.until - trio.current_time())
+                    if lease.for_room and lease.until < self.deadline:
+                        self.room.append((lease.until, target))
                 return False
             failure = await self._attempt(target, pool, lease)
             if failure is None or self._outcome is not None:
@@ -146,6 +170,7 @@ class Walk:
         attempt = Attempt(target, lease.credential, self.request, native=native)
         self.attempts += 1
         outcome = None
+        sent = trio.current_time()
         try:
             with trio.move_on_at(self.deadline):
                 outcome = await provider.attempt(attempt)
@@ -155,20 +180,26 @@ class Walk:
         if outcome is None:
             return _DEADLINE
         if isinstance(outcome, AttemptFailed):
-            pool.release(lease, target.model, outcome.failure)
+            pool.release(lease, target.model, outcome.failure, windows=outcome.windows)
+            self._observe(target, outcome.failure.failure, None)
             return outcome.failure
+        self._observe(target, None, trio.current_time() - sent)
         self.trail.append(f"{target.label}=200")
         if isinstance(outcome, AttemptSucceeded):
-            pool.release(lease, target.model)
+            pool.release(lease, target.model, windows=outcome.windows)
             self._outcome = Completed(
                 self._provenance(target), outcome.body, native=native is not None
             )
             return None
-        relay = Relay(outcome.upstream, self.deadline, pool, lease, target.model)
+        relay = Relay(outcome.upstream, self.deadline, pool, lease, target.model, outcome.windows)
         self._outcome = Streaming(
             self._provenance(target), outcome.first, relay, native=native is not None
         )
         return None
+
+    def _observe(self, target: Target, failure: FailureClass | None, latency: float | None) -> None:
+        if self.health is not None:
+            self.health.observe_call(target.provider, failure, latency, trio.current_time())
 
     def _failed(self, error: BatonError) -> Failed:
         outcome = self._outcome = Failed(error, self._provenance(None))
@@ -197,7 +228,7 @@ class Walk:
 
     def _summary(self) -> str:
         parts = [f"{target.label}: {failure.message}" for target, failure in self.failures]
-        parts += [hop for hop in self.trail if hop.endswith("=cooling")]
+        parts += [hop for hop in self.trail if hop.endswith(("=cooling", "=full"))]
         return "; ".join(parts) or "nothing was tried"
 
     def _deadline_passed(self) -> bool:
@@ -223,8 +254,10 @@ class Relay:
         pool: CredentialPool,
         lease: KeyLease,
         model: str,
+        windows: tuple[WindowState, ...] = (),
     ) -> None:
         self._upstream = upstream
+        self._windows = windows
         self._deadline = deadline
         self._pool = pool
         self._lease: KeyLease | None = lease
@@ -238,7 +271,7 @@ class Relay:
             failure = event.failure if isinstance(event, StreamBroke) else None
             if failure is _DEADLINE:
                 failure = None
-            self._pool.release(self._lease, self._model, failure)
+            self._pool.release(self._lease, self._model, failure, windows=self._windows)
             self._lease = None
         return event
 

@@ -1,0 +1,246 @@
+"""The health checker: probes each provider on its interval and keeps the `HealthBook`.
+
+One loop per probed provider (`health.interval` seconds apart, the first one interval after
+start: a restart costs no quota), each probe the cheapest call the provider has: `GET /models`,
+or with `probe: completion` a 1-token chat completion to its first listed model. A probe is a
+call like any other as far as the provider's keys go: it takes a key from the credential pool
+with `lease_now`, which never waits and never takes a key that is cooling, at its cap or
+without rate headroom (then the round is skipped and nothing is counted), and gives it back
+with what happened, so a 429 or a 401 on a probe cools the key as a real call's would and the
+probe counts against the key's windows. A round is also skipped when a real call said
+something of the provider within the last interval: the traffic already told.
+
+Probes go out on a client of the checker's own per provider (`actors.http_client`), so they
+never hold a connection a real call could use. Each probe's outcome goes into the book
+(`observe_probe`); the walk feeds its calls in too (`observe_call`). The book is what others
+read: `ActorSystem.health`, `actors.routing.effective_chain`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Protocol
+
+import attrs
+import trio
+from loguru import logger
+
+from actors.health_book import Health, HealthBook
+from actors.http_client import ConnectTimeout, HttpClient, HttpClientError
+from actors.messages import KeyLease
+from config.health import probe_model
+from config.model import ANY_MODEL, Config
+from protocols import jsoncodec
+from protocols.chat import check_completion
+from protocols.failures import FailureClass, UpstreamFailure, classify_response
+from protocols.ratelimit_headers import WindowState, window_states
+from protocols.redact import scrub
+
+
+class ProbePool(Protocol):
+    """What a probe needs of a provider's credential pool (`CredentialPool` has it)."""
+
+    def lease_now(self, model: str) -> KeyLease | None: ...
+
+    def release(
+        self,
+        lease: KeyLease,
+        model: str,
+        failure: UpstreamFailure | None = None,
+        *,
+        served: bool = True,
+        windows: tuple[WindowState, ...] = (),
+    ) -> None: ...
+
+
+@attrs.frozen
+class ProbePlan:
+    """How one provider is probed, every field resolved."""
+
+    provider: str
+    interval: float
+    timeout: float
+    probe: str  # "models" | "completion"
+    model: str | None  # the completion's model, and what the key is leased for
+
+    @classmethod
+    def for_provider(cls, config: Config, provider: str) -> ProbePlan | None:
+        """None when `provider` is not probed (`interval: 0`)."""
+        settings = config.health_for(provider)
+        assert settings.interval is not None and settings.timeout is not None
+        if settings.interval <= 0:
+            return None
+        model = probe_model(config, provider)
+        probe = settings.probe if model is not None else "models"
+        return cls(provider, settings.interval, settings.timeout, probe or "models", model)
+
+    @property
+    def lease_model(self) -> str:
+        return self.model if self.model is not None else ANY_MODEL
+
+
+@attrs.frozen
+class ProbeResult:
+    provider: str
+    failure: UpstreamFailure | None
+    latency: float  # seconds, from sending the probe to the end of its reply
+
+
+@attrs.define
+class HealthChecker:
+    config: Config
+    pools: Mapping[str, ProbePool]
+    book: HealthBook = attrs.field()
+    probes_sent: int = attrs.field(default=0, init=False)
+    rounds_skipped: int = attrs.field(default=0, init=False)
+    _clients: dict[str, HttpClient] = attrs.field(factory=dict, init=False)
+    _headers: dict[str, list[tuple[bytes, bytes]]] = attrs.field(factory=dict, init=False)
+
+    @book.default
+    def _book(self) -> HealthBook:
+        return HealthBook.for_config(self.config)
+
+    def __attrs_post_init__(self) -> None:
+        if self.book.on_change is None:
+            self.book.on_change = _log_change
+        for name, provider in self.config.providers.items():
+            self._headers[name] = [
+                (header.lower().encode(), value.encode())
+                for header, value in provider.headers.items()
+            ]
+
+    def plans(self) -> list[ProbePlan]:
+        """Every provider that is probed, and how."""
+        found = (ProbePlan.for_provider(self.config, name) for name in self.config.providers)
+        return [plan for plan in found if plan is not None and plan.provider in self.pools]
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Probe every provider on its interval until cancelled."""
+        try:
+            async with trio.open_nursery() as nursery:
+                for plan in self.plans():
+                    nursery.start_soon(self._probe_loop, plan)
+                task_status.started()
+                await trio.sleep_forever()
+        finally:
+            with trio.CancelScope(shield=True):
+                for client in self._clients.values():
+                    await client.aclose()
+
+    async def _probe_loop(self, plan: ProbePlan) -> None:
+        next_at = trio.current_time() + plan.interval
+        while True:
+            await trio.sleep_until(next_at)
+            await self.probe_once(plan)
+            next_at = max(next_at + plan.interval, trio.current_time())
+
+    async def probe_once(self, plan: ProbePlan) -> ProbeResult | None:
+        """One round for `plan`'s provider: the probe's result, or None when it was skipped
+        (recent real traffic, or no key free to probe with)."""
+        now = trio.current_time()
+        if self.book.heard_from_since(plan.provider, now - plan.interval):
+            self.rounds_skipped += 1
+            return None
+        pool = self.pools[plan.provider]
+        lease = pool.lease_now(plan.lease_model)
+        if lease is None:
+            self.rounds_skipped += 1
+            return None
+        self.probes_sent += 1
+        started = trio.current_time()
+        answered = False
+        try:
+            failure, windows = await self._send(plan, lease)
+            answered = True
+        finally:
+            if not answered:  # cancelled: nothing is known of the key
+                pool.release(lease, plan.lease_model, served=False)
+        pool.release(lease, plan.lease_model, failure, windows=windows)
+        finished = trio.current_time()
+        result = ProbeResult(plan.provider, failure, finished - started)
+        kind = failure.failure if failure is not None else None
+        self.book.observe_probe(plan.provider, kind, result.latency, finished)
+        if failure is not None:
+            logger.debug("health probe of {} failed: {}", plan.provider, failure.message)
+        return result
+
+    async def _send(
+        self, plan: ProbePlan, lease: KeyLease
+    ) -> tuple[UpstreamFailure | None, tuple[WindowState, ...]]:
+        """Send the probe and read its reply within the plan's timeout: what went wrong, if
+        anything, and what the reply's headers said of the key's rate limits."""
+        secret = lease.credential.secret
+        headers = list(self._headers[plan.provider])
+        if secret is not None:
+            headers.append((b"authorization", b"Bearer " + secret.encode()))
+        windows: tuple[WindowState, ...] = ()
+        with trio.move_on_after(plan.timeout):
+            try:
+                client = self._client(plan)
+                if plan.probe == "completion":
+                    headers.append((b"content-type", b"application/json"))
+                    body = _completion_body(plan.model or "")
+                    response = await client.request("POST", "chat/completions", headers, body)
+                else:
+                    response = await client.request("GET", "models", headers)
+                try:
+                    windows = window_states(response.headers, now=time.time())
+                    reply = await response.read()
+                finally:
+                    await response.aclose()
+            except ConnectTimeout:
+                return _failure(FailureClass.TIMEOUT, "probe timed out connecting"), windows
+            except HttpClientError as exc:
+                message = f"probe failed ({type(exc).__name__})"
+                return _failure(FailureClass.CONNECT, message), windows
+            if response.status >= 300:
+                failure = classify_response(
+                    response.status, reply, response.headers, now=time.time()
+                )
+                return _scrubbed(failure, plan, lease), windows
+            check = check_completion if plan.probe == "completion" else _check_models
+            return check(reply), windows
+        return _failure(FailureClass.TIMEOUT, f"probe not answered in {plan.timeout:g}s"), windows
+
+    def _client(self, plan: ProbePlan) -> HttpClient:
+        client = self._clients.get(plan.provider)
+        if client is None:
+            provider = self.config.providers[plan.provider]
+            connect = min(self.config.timeouts.connect, plan.timeout)
+            client = HttpClient(provider.base_url, connect_timeout=connect, max_idle=1)
+            self._clients[plan.provider] = client
+        return client
+
+
+def _completion_body(model: str) -> bytes:
+    message = {"role": "user", "content": "ping"}
+    return jsoncodec.dumps({"model": model, "messages": [message], "max_tokens": 1})
+
+
+def _check_models(body: bytes) -> UpstreamFailure | None:
+    """None if a 200 body is JSON (a model list, by any provider's shape)."""
+    try:
+        jsoncodec.loads(body)
+    except ValueError:
+        return _failure(FailureClass.MALFORMED, "GET /models answered with a body not JSON", 200)
+    return None
+
+
+def _failure(kind: FailureClass, message: str, status: int | None = None) -> UpstreamFailure:
+    return UpstreamFailure(kind, message, status=status)
+
+
+def _scrubbed(failure: UpstreamFailure, plan: ProbePlan, lease: KeyLease) -> UpstreamFailure:
+    if failure.failure is FailureClass.AUTH:
+        message = (
+            f"upstream {plan.provider} rejected key {lease.credential.alias}"
+            f" (HTTP {failure.status})"
+        )
+    else:
+        message = scrub(failure.message, [lease.credential.secret])
+    return failure if message == failure.message else attrs.evolve(failure, message=message)
+
+
+def _log_change(provider: str, before: Health, after: Health) -> None:
+    logger.info("provider {} is {} (was {})", provider, after.value, before.value)
