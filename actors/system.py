@@ -8,9 +8,13 @@ import attrs
 import trio
 
 from actors.credentials import CredentialPool
+from actors.health import HealthChecker
+from actors.health_book import HealthBook
 from actors.keypool import KeyPool
 from actors.provider import ProviderActor
+from actors.ratelimit_book import RateLimitBook
 from actors.routing import Router
+from actors.state_keeper import STATE_FILE, StateKeeper
 from actors.store import ResponseStore
 from actors.supervisor import Supervisor
 from config.model import Config
@@ -24,7 +28,9 @@ class ActorSystem:
     router: Router
     supervisor: Supervisor
     responses: ResponseStore
+    health: HealthBook = attrs.field(factory=HealthBook)  # read-only for all but the walk
     ready: trio.Event = attrs.field(factory=trio.Event)
+    books: dict[str, RateLimitBook] = attrs.field(factory=dict)  # rate windows, by provider
 
     @classmethod
     async def start(
@@ -35,12 +41,15 @@ class ActorSystem:
         store = ResponseStore.open(data_dir / RESPONSES_FILE if data_dir is not None else None)
         await nursery.start(store.run)
         router = Router(config)
+        books = {name: RateLimitBook.for_provider(p) for name, p in config.providers.items()}
         pools = {
-            name: CredentialPool(
-                KeyPool(provider.keys, provider.rotation, provider.max_concurrent_per_key)
-            )
+            name: CredentialPool(KeyPool.for_provider(provider), books[name])
             for name, provider in config.providers.items()
         }
+        state_file = data_dir / STATE_FILE if data_dir is not None else None
+        keys = {name: pool.pool for name, pool in pools.items()}
+        keeper = StateKeeper.for_config(state_file, config, keys, books)
+        await nursery.start(keeper.run)  # restores cooldowns and windows before any lease
         providers = {
             name: ProviderActor(provider, config.timeouts)
             for name, provider in config.providers.items()
@@ -49,8 +58,11 @@ class ActorSystem:
             await nursery.start(pool.run)
         for provider in providers.values():
             await nursery.start(provider.run)
-        supervisor = Supervisor(router, pools, providers)
+        checker = HealthChecker(config, pools)  # its book: what the walk feeds and orders by
+        supervisor = Supervisor(router, pools, providers, checker.book)
         await nursery.start(supervisor.run)
-        system = cls(config, router, supervisor, store)
+        await nursery.start(checker.run)
+        system = cls(config, router, supervisor, store, checker.book)
+        system.books = books
         system.ready.set()
         return system
