@@ -22,8 +22,10 @@ ROLE = event({"role": "assistant", "content": ""})
 HELLO = event({"content": "Hello"})
 WORLD = event({"content": " world"})
 STOP = event({}, "stop")
-USAGE = (b'data: {"id":"c1","object":"chat.completion.chunk","choices":[],'
-         b'"usage":{"total_tokens":3}}\n\n')
+USAGE = (
+    b'data: {"id":"c1","object":"chat.completion.chunk","choices":[],'
+    b'"usage":{"total_tokens":3}}\n\n'
+)
 DONE = b"data: [DONE]\n\n"
 
 
