@@ -21,13 +21,40 @@ from protocols.ratelimit_headers import WindowState
 
 
 @attrs.frozen
+class Hop:
+    """One step of a call's walk down its chain, for the route header, telemetry and logs.
+    `mark` is how it shows in `x-baton-route`: `200`, an error status, a failure class
+    (`timeout`, ...), or `cooling` / `full` for a target passed over without an attempt."""
+
+    provider: str
+    model: str
+    mark: str
+    key: str | None = None  # the alias of the key the attempt used; never the secret
+    failure: str | None = None  # the failure class, for a failed attempt
+    latency: float | None = None  # seconds from sending to the answer (a stream: its commit)
+    message: str | None = None  # why it failed, scrubbed of secrets
+
+    @property
+    def label(self) -> str:
+        return f"{self.provider}/{self.model}"
+
+    @property
+    def attempted(self) -> bool:
+        return self.key is not None
+
+
+@attrs.frozen
 class Provenance:
     """Who served a call and how: becomes the `x-baton-*` headers."""
 
     provider: str | None
     model: str | None
     attempts: int
-    route: str
+    hops: tuple[Hop, ...] = ()
+
+    @property
+    def route(self) -> str:
+        return ",".join(f"{hop.label}={hop.mark}" for hop in self.hops)
 
     def headers(self) -> dict[str, str]:
         headers = {"x-baton-attempts": str(self.attempts), "x-baton-route": self.route}

@@ -28,6 +28,7 @@ from actors.messages import (
     CallOutcome,
     Completed,
     Failed,
+    Hop,
     KeyLease,
     NoKey,
     Provenance,
@@ -67,7 +68,7 @@ class Walk:
     pools: dict[str, CredentialPool]
     providers: dict[str, ProviderActor]
     health: HealthBook | None = None  # orders the chain; fed each attempt's outcome
-    trail: list[str] = attrs.field(factory=list)
+    hops: list[Hop] = attrs.field(factory=list)
     attempts: int = 0
     failures: list[tuple[Target, UpstreamFailure]] = attrs.field(factory=list)
     waits: list[float] = attrs.field(factory=list)  # seconds until a skipped target frees up
@@ -129,7 +130,8 @@ class Walk:
                 return True
             if isinstance(lease, NoKey):
                 if not tried:  # a target already attempted shows in the trail as its failure
-                    self.trail.append(f"{target.label}={'full' if lease.for_room else 'cooling'}")
+                    mark = "full" if lease.for_room else "cooling"
+                    self.hops.append(Hop(target.provider, target.model, mark))
                 if lease.until is not None:
                     self.waits.append(lease.until - trio.current_time())
                     if lease.for_room and lease.until < self.deadline:
@@ -138,7 +140,6 @@ class Walk:
             failure = await self._attempt(target, pool, lease)
             if failure is None or self._outcome is not None:
                 return True
-            self.trail.append(f"{target.label}={failure.trail_mark}")
             self.failures.append((target, failure))
             if failure is _DEADLINE:
                 return True
@@ -177,14 +178,18 @@ class Walk:
         finally:
             if outcome is None:  # cancelled, or out of time: nothing is known of the key
                 pool.release(lease, target.model, served=False)
+        latency = trio.current_time() - sent
+        alias = lease.credential.alias
         if outcome is None:
+            self._hop(target, _DEADLINE, alias, latency)
             return _DEADLINE
         if isinstance(outcome, AttemptFailed):
             pool.release(lease, target.model, outcome.failure, windows=outcome.windows)
             self._observe(target, outcome.failure.failure, None)
+            self._hop(target, outcome.failure, alias, latency)
             return outcome.failure
-        self._observe(target, None, trio.current_time() - sent)
-        self.trail.append(f"{target.label}=200")
+        self._observe(target, None, latency)
+        self.hops.append(Hop(target.provider, target.model, "200", alias, latency=latency))
         if isinstance(outcome, AttemptSucceeded):
             pool.release(lease, target.model, windows=outcome.windows)
             self._outcome = Completed(
@@ -197,6 +202,19 @@ class Walk:
         )
         return None
 
+    def _hop(self, target: Target, failure: UpstreamFailure, alias: str, latency: float) -> None:
+        self.hops.append(
+            Hop(
+                target.provider,
+                target.model,
+                failure.trail_mark,
+                alias,
+                failure.failure.value,
+                latency,
+                failure.message,
+            )
+        )
+
     def _observe(self, target: Target, failure: FailureClass | None, latency: float | None) -> None:
         if self.health is not None:
             self.health.observe_call(target.provider, failure, latency, trio.current_time())
@@ -206,7 +224,7 @@ class Walk:
         return outcome
 
     def _final_error(self) -> BatonError:
-        if not self.trail:
+        if not self.hops:
             return NoCandidate("no candidate could be tried")
         if self.only_rate_limits:
             wait = min(self.waits) if self.waits else _RATE_LIMIT_FALLBACK_WAIT
@@ -228,7 +246,7 @@ class Walk:
 
     def _summary(self) -> str:
         parts = [f"{target.label}: {failure.message}" for target, failure in self.failures]
-        parts += [hop for hop in self.trail if hop.endswith(("=cooling", "=full"))]
+        parts += [f"{hop.label}={hop.mark}" for hop in self.hops if not hop.attempted]
         return "; ".join(parts) or "nothing was tried"
 
     def _deadline_passed(self) -> bool:
@@ -239,7 +257,7 @@ class Walk:
             provider=target.provider if target else None,
             model=target.model if target else None,
             attempts=self.attempts,
-            route=",".join(self.trail),
+            hops=tuple(self.hops),
         )
 
 
