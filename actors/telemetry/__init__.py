@@ -1,5 +1,6 @@
 """Telemetry: one `CallRecord` per call, kept in SQLite and summed up for /stats and /metrics."""
 
-from actors.telemetry.record import CallRecord, Usage
+from actors.telemetry.record import CallRecord
+from protocols.usage import Usage
 
 __all__ = ["CallRecord", "Usage"]

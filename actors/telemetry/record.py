@@ -14,6 +14,7 @@ from typing import Any
 import attrs
 
 from actors.messages import Hop
+from protocols.usage import Usage
 
 # How a call ended, from the client's side.
 OK = "ok"  # a whole answer (a stream: ended by [DONE] / response.completed)
@@ -21,20 +22,6 @@ FAILED = "failed"  # an error reply before any output (4xx/5xx in the envelope)
 CUT = "cut"  # a committed stream ended by an in-band error event
 CANCELLED = "cancelled"  # the client left before the reply ended
 OUTCOMES = (OK, FAILED, CUT, CANCELLED)
-
-
-@attrs.frozen
-class Usage:
-    """Tokens as the serving upstream reported them (None: it did not say)."""
-
-    input: int | None = None
-    output: int | None = None
-    reasoning: int | None = None
-    cached: int | None = None
-
-    @property
-    def total(self) -> int:
-        return (self.input or 0) + (self.output or 0)
 
 
 @attrs.frozen
