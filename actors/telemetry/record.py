@@ -40,7 +40,7 @@ class CallRecord:
     error: str | None = None  # the error code the client saw, if any
     ttft: float | None = None  # seconds to the first content sent to the client
     duration: float = 0.0  # seconds, request read to reply ended
-    usage: Usage = Usage()
+    usage: Usage = attrs.field(factory=Usage)
     cost: float | None = None  # USD, from the price table; None: no price for the model
 
     @property
