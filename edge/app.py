@@ -68,7 +68,7 @@ def create_handler(system: ActorSystem) -> Callable[[Request], Awaitable[Answer]
 
     async def stats(request: Request) -> Answer:
         assert system.stats is not None
-        return json_response(system.stats.snapshot(trio.current_time(), time.time()))
+        return json_response(system.stats.snapshot())
 
     async def metrics(request: Request) -> Answer:
         return Reply(200, {"content-type": METRICS_TYPE}, telemetry.metrics.exposition())

@@ -4,6 +4,7 @@ The shape is documented in docs/stats.md; keys appear by alias only."""
 
 from __future__ import annotations
 
+import time as wall_time
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,8 +31,10 @@ class LiveState:
     telemetry: Telemetry
     started: float  # unix seconds
 
-    def snapshot(self, now: float, wall: float) -> dict[str, Any]:
-        """/stats at monotonic `now`, wall-clock `wall`."""
+    def snapshot(self, now: float | None = None, wall: float | None = None) -> dict[str, Any]:
+        """/stats at monotonic `now` and wall-clock `wall` (default: this moment)."""
+        now = trio.current_time() if now is None else now
+        wall = wall_time.time() if wall is None else wall
         stats = self.telemetry.book
         stats.roll(wall)
         totals = stats.totals()
