@@ -20,9 +20,13 @@ from edge.wire import Request
 from protocols.usage import Usage
 
 
+def new_request_id() -> str:
+    return "req_" + secrets.token_hex(12)
+
+
 def request_id_of(request: Request) -> str:
     """The id this call is known by in records and logs."""
-    return "req_" + secrets.token_hex(12)
+    return new_request_id()
 
 
 class CallMeter:
@@ -105,9 +109,11 @@ class CallMeter:
 
 class MeteredStream:
     """A streamed reply's body, measured: delegates to `inner` (an async iterator of bytes
-    with `aclose` and maybe `farewell`), ending `meter` when it ends."""
+    with `aclose` and maybe `farewell`), ending `meter` when it ends. What `inner` may say of
+    itself: `outcome` and `error_code` once it has ended, `usage`, `provenance` (when it
+    learns who serves it only as it goes), `has_output` (False while it sends no content)."""
 
-    def __init__(self, inner: Any, meter: CallMeter, provenance: Provenance) -> None:
+    def __init__(self, inner: Any, meter: CallMeter, provenance: Provenance | None) -> None:
         self._inner = inner
         self._meter = meter
         self._provenance = provenance
@@ -126,7 +132,8 @@ class MeteredStream:
             if self._outcome is None:
                 self._outcome = getattr(self._inner, "outcome", OK)
             raise
-        self._meter.first_content()
+        if getattr(self._inner, "has_output", True):  # a Responses stream opens with no content
+            self._meter.first_content()
         return chunk
 
     def farewell(self) -> bytes:
@@ -140,4 +147,5 @@ class MeteredStream:
             outcome = self._outcome or CANCELLED
             error = self._error or getattr(self._inner, "error_code", None)
             usage = getattr(self._inner, "usage", None)
-            self._meter.finish(200, outcome, self._provenance, usage=usage, error=error)
+            provenance = getattr(self._inner, "provenance", None) or self._provenance
+            self._meter.finish(200, outcome, provenance, usage=usage, error=error)

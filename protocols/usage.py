@@ -36,6 +36,20 @@ class Usage:
             _count(prompt.get("cached_tokens")) if isinstance(prompt, dict) else None,
         )
 
+    @classmethod
+    def from_responses(cls, usage: Any) -> Usage | None:
+        """A Responses API `usage` object; None if it is not one."""
+        if not isinstance(usage, dict):
+            return None
+        output = usage.get("output_tokens_details")
+        inputs = usage.get("input_tokens_details")
+        return cls(
+            _count(usage.get("input_tokens")),
+            _count(usage.get("output_tokens")),
+            _count(output.get("reasoning_tokens")) if isinstance(output, dict) else None,
+            _count(inputs.get("cached_tokens")) if isinstance(inputs, dict) else None,
+        )
+
 
 def _count(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None

@@ -14,7 +14,7 @@ import trio
 from prometheus_client.parser import text_string_to_metric_families
 
 from edge.simulator import Complete, Cut, Error, always
-from tests.e2e.harness import gateway_config, start_gateway, start_upstreams
+from tests.e2e.harness import gateway_config, in_thread, start_gateway, start_upstreams
 
 USAGE = {"prompt_tokens": 11, "completion_tokens": 7}
 
@@ -127,3 +127,33 @@ async def test_stats_metrics_and_records_agree_with_the_upstreams(tmp_path: Path
 
 def _json(text: str) -> list[dict[str, Any]]:
     return json.loads(text)
+
+
+async def test_responses_calls_are_recorded_with_their_usage() -> None:
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            upstreams = await start_upstreams(
+                nursery, beta=always(Complete("served by beta", usage=USAGE))
+            )
+            document = gateway_config(upstreams, virtual_models={"plain": ["beta/m"]})
+            gateway = await start_gateway(nursery, document, upstreams)
+
+            def responses() -> None:
+                with gateway.client() as client:
+                    client.responses.create(model="plain", input="hi")
+                    with client.responses.stream(model="plain", input="hi") as stream:
+                        stream.until_done()
+
+            await in_thread(responses)
+            async with gateway.http() as http:
+                stats = (await http.get("/stats")).json()
+            nursery.cancel_scope.cancel()
+    recent = stats["recent"]
+    assert [(r["stream"], r["outcome"], r["provider"]) for r in recent] == [
+        (True, "ok", "beta"),
+        (False, "ok", "beta"),
+    ]
+    assert recent[0]["ttft_ms"] is not None and recent[1]["ttft_ms"] is None
+    assert stats["providers"]["beta"]["attempts"] == 2 == len(upstreams["beta"].calls)
+    # the JSON reply carried usage; the stream's usage chunk is asked for once it is wired
+    assert stats["today"]["input_tokens"] >= USAGE["prompt_tokens"]
