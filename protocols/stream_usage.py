@@ -6,11 +6,11 @@ baton needs them for every call (telemetry, cost, token windows), so `ask_for_us
 option to what goes upstream. The upstream then sends `"usage": null` on every chunk and a last
 chunk with `choices: []` and the usage. A client that did not ask for that must not get it
 (some clients choke on a chunk without choices), so a `UsageTap` on the stream reads the usage
-and, for such a client, drops the usage chunk (no choices, a `usage` that is not null) and takes
-`usage` out of every other chunk (`"usage": null`, or usage beside choices). A chunk without
-choices that carries something else with a null usage (Azure's `prompt_filter_results`) is
-forwarded without the `usage` key. Groq's `x_groq.usage` is read but left in place: Groq sends
-it unasked.
+and, for such a client, drops the usage chunk (no choices, a `usage` that is not null, no
+`error`: an error is never swallowed) and takes `usage` out of every other chunk
+(`"usage": null`, or usage beside choices). A chunk without choices that carries something
+else with a null usage (Azure's `prompt_filter_results`) is forwarded without the `usage` key.
+Groq's `x_groq.usage` is read but left in place: Groq sends it unasked.
 
 The tap sees every chunk of every stream, so it is cheap for the chunks that matter least:
 one without the text `"usage"` passes through untouched (one substring search), and OpenAI's
@@ -84,7 +84,7 @@ def _filter_text(data: str, keep: bool) -> tuple[str | None, Usage | None]:
     usage = usage_of_chunk(chunk)
     if keep or not isinstance(chunk, dict) or "usage" not in chunk:
         return data, usage
-    if not chunk.get("choices") and chunk["usage"] is not None:
+    if not chunk.get("choices") and chunk["usage"] is not None and "error" not in chunk:
         return None, usage  # the usage chunk: it exists only because usage was asked for
     del chunk["usage"]
     return jsoncodec.dumps(chunk).decode(), usage

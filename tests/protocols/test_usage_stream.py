@@ -6,6 +6,8 @@ import json
 import pytest
 
 from protocols import sse
+from protocols.chat_stream import ChatStreamGate
+from protocols.failures import FailureClass, UpstreamFault
 from protocols.stream_usage import UsageTap, ask_for_usage, client_asked_for_usage, filter_chunk
 from protocols.usage import Usage
 
@@ -225,3 +227,40 @@ def test_include_usage_false_is_not_asking() -> None:
     payload = {"stream": True, "stream_options": {"include_usage": False}}
     sent, asked = ask_for_usage(payload)
     assert sent["stream_options"] == {"include_usage": True} and asked is False
+
+
+class TappedGate(ChatStreamGate):
+    """The wiring proposed for `ChatStreamGate._take`: the tap first, the gate judges what it
+    forwards (here as a subclass, since the gate is not this module's)."""
+
+    def __init__(self, keep: bool) -> None:
+        super().__init__()
+        self.tap = UsageTap(keep=keep)
+
+    def _take(self, data: str) -> bytes:
+        forwarded = self.tap.take(data)
+        return b"" if forwarded is None else super()._take(forwarded)
+
+
+def test_the_tap_behind_the_stream_gate() -> None:
+    raw = stream(OPENAI_ASKED)
+    for keep, expected in ((False, OPENAI_UNASKED), (True, OPENAI_ASKED)):
+        for pieces in splits(raw):
+            gate = TappedGate(keep=keep)
+            out = b"".join(gate.feed(piece) for piece in pieces) + gate.end()
+            # the gate consumes [DONE] (the edge writes its own)
+            assert out == stream(expected)[: -len(sse.DONE)]
+            assert gate.tap.usage == OPENAI_USAGE
+
+
+def test_an_error_chunk_is_never_dropped() -> None:
+    error = '{"error":{"message":"overloaded","code":"server_error"},"usage":{"prompt_tokens":3}}'
+    forwarded, usage = filter_chunk(error, keep=False)
+    assert forwarded is not None and json.loads(forwarded) == {
+        "error": {"message": "overloaded", "code": "server_error"}
+    }
+    assert usage == Usage(input=3)
+    gate = TappedGate(keep=False)
+    with pytest.raises(UpstreamFault) as caught:
+        gate.feed(sse.encode_data(error))
+    assert caught.value.failure.failure is FailureClass.SERVER
