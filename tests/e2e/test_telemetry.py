@@ -13,8 +13,15 @@ import pytest
 import trio
 from prometheus_client.parser import text_string_to_metric_families
 
+from edge.cli import main
 from edge.simulator import Complete, Cut, Error, always
-from tests.e2e.harness import gateway_config, in_thread, start_gateway, start_upstreams
+from tests.e2e.harness import (
+    CLIENT_KEY,
+    gateway_config,
+    in_thread,
+    start_gateway,
+    start_upstreams,
+)
 
 USAGE = {"prompt_tokens": 11, "completion_tokens": 7}
 PRICE = {"input": 1.0, "output": 2.0}  # USD per 1M tokens
@@ -183,3 +190,24 @@ async def test_a_client_that_asks_for_usage_gets_the_usage_chunk() -> None:
     last = chunks[-1]
     assert last.choices == [] and last.usage is not None
     assert (last.usage.prompt_tokens, last.usage.completion_tokens) == (11, 7)
+
+
+async def test_baton_stats_shows_the_running_gateway(capsys: pytest.CaptureFixture[str]) -> None:
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            upstreams = await start_upstreams(
+                nursery,
+                alpha=always(Error.rate_limited(retry_after=30)),
+                beta=always(Complete("served by beta", usage=USAGE)),
+            )
+            document = gateway_config(upstreams, virtual_models={"fallback": ["alpha/m", "beta/m"]})
+            gateway = await start_gateway(nursery, document, upstreams)
+            await gateway.chat("fallback")
+            code = await in_thread(main, ["stats", "--url", gateway.url, "--key", CLIENT_KEY])
+            nursery.cancel_scope.cancel()
+    shown = capsys.readouterr()
+    assert code == 0, shown.err
+    table = shown.out
+    assert "alpha#1" in table and "model m" in table  # the cooled key and its scope
+    assert "alpha/m=429,beta/m=200" in table  # the failover, in recent calls
+    assert CLIENT_KEY not in table + shown.err
