@@ -4,6 +4,11 @@ JSON, SSE or an OpenAI error envelope.
 No routing decisions here: the edge parses and validates (through `protocols/`), submits a
 `Call`, and encodes the answer. `create_handler` gives the HTTP server (`edge.wire`) one
 function that authenticates, finds the route and turns every `BatonError` into its envelope.
+
+Each request is named by `request.request_id` (the server sends it back as `x-request-id` and
+binds it to every log line of the request). With `--log-requests`, the call routes (`POST`
+chat completions and responses) are recorded by `edge.request_log`; without it they get no
+trail and nothing of it costs anything.
 """
 
 from __future__ import annotations
@@ -13,24 +18,31 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 
 import trio
+from loguru import logger
 
 from actors.messages import Completed, Streaming
 from actors.system import ActorSystem
-from edge import responses, responses_ws
+from edge import logs, request_log, responses, responses_ws
 from edge.auth import check_client
 from edge.replies import JSON, SSE_HEADERS, error_response, json_response
+from edge.request_log import CallTrail
 from edge.streaming import ChatStream
 from edge.wire import Reply, Request, StreamReply, TakeOver
 from protocols.chat import ChatRequest
 from protocols.errors import BatonError, MethodNotAllowed, ModelNotFound, NotFound
 
 Answer = Reply | StreamReply | TakeOver
-Route = Callable[[Request], Awaitable[Answer]]
+Route = Callable[..., Awaitable[Answer]]  # (request) or, for a recorded call, (request, trail)
+RECORDED_PATHS = frozenset(
+    {"/v1/chat/completions", "/chat/completions", "/v1/responses", "/responses"}
+)
 
 
 def create_handler(system: ActorSystem) -> Callable[[Request], Awaitable[Answer]]:
     config = system.config
+    logs.register_secrets(logs.config_secrets(config))
     client_keys = tuple(key.encode() for key in config.server.api_keys)
+    recorder = request_log.active()
     started = int(time.time())
 
     async def health(request: Request) -> Answer:
@@ -38,10 +50,12 @@ def create_handler(system: ActorSystem) -> Callable[[Request], Awaitable[Answer]
             return json_response({"status": "starting"}, 503)
         return json_response({"status": "ok"})
 
-    async def chat_completions(request: Request) -> Answer:
+    async def chat_completions(request: Request, trail: CallTrail | None = None) -> Answer:
         chat = ChatRequest.from_body(request.body)
         deadline = trio.current_time() + config.timeouts.total
         outcome = await system.supervisor.call(chat, deadline)
+        if trail is not None:
+            trail.attempts(outcome.provenance.hops)
         if isinstance(outcome, Streaming):
             headers = {**SSE_HEADERS, **outcome.provenance.headers()}
             return StreamReply(200, headers, ChatStream(outcome))
@@ -93,13 +107,26 @@ def create_handler(system: ActorSystem) -> Callable[[Request], Awaitable[Answer]
             raise MethodNotAllowed(f"{request.method} is not allowed on {path}")
         return route
 
-    async def handle(request: Request) -> Answer:
+    async def answer(request: Request, trail: CallTrail | None) -> Answer:
         try:
             if request.path != "/health":
                 check_client(request.headers, client_keys)
-            return await find(request)(request)
+            route = find(request)
+            if trail is not None:
+                return await route(request, trail)
+            return await route(request)
         except BatonError as error:
             return error_response(error)
+
+    async def handle(request: Request) -> Answer:
+        logger.debug("{} {}", request.method, request.target or request.path)
+        trail = None
+        if recorder is not None and request.method == "POST" and request.path in RECORDED_PATHS:
+            trail = recorder.begin(request)
+        reply = await answer(request, trail)
+        if not isinstance(reply, TakeOver):
+            logger.debug("{} {} -> {}", request.method, request.path, reply.status)
+        return reply if trail is None else trail.reply(reply)
 
     return handle
 

@@ -17,10 +17,11 @@ import attrs
 import trio
 from loguru import logger
 
-from actors.messages import Call, Completed, Failed, Streaming, StreamStarted
+from actors.messages import Call, Completed, Failed, Provenance, Streaming, StreamStarted
 from actors.store import StoredResponse
 from actors.system import ActorSystem
 from edge.replies import SSE_HEADERS, error_response, json_response
+from edge.request_log import CallTrail
 from edge.responses_stream import ResponsesStream
 from edge.wire import Reply, Request, StreamReply, TakeOver
 from protocols import jsoncodec
@@ -42,7 +43,7 @@ def create_route(system: ActorSystem) -> Callable[[Request], Awaitable[Answer]]:
     """`POST /v1/responses`: JSON, or SSE with keep-alives while the upstream is slow."""
     config = system.config
 
-    async def create_response(request: Request) -> Answer:
+    async def create_response(request: Request, trail: CallTrail | None = None) -> Answer:
         payload = parse_json_object(request.body)
         prepared = await prepare(system, payload, size=len(request.body))
         chat, save = prepared.chat, prepared.save
@@ -52,6 +53,8 @@ def create_route(system: ActorSystem) -> Callable[[Request], Awaitable[Answer]]:
             deadline = trio.current_time() + config.timeouts.total
             outcome = await system.supervisor.call(chat, deadline, prepared.native)
             assert not isinstance(outcome, Streaming), outcome
+            if trail is not None:
+                trail.attempts(outcome.provenance.hops)
             return _complete(outcome, payload, ids, created_at, save)
         call, receive = submit(system, prepared)
         stream = ResponseStream(payload, ids, created_at)
@@ -65,16 +68,28 @@ def create_route(system: ActorSystem) -> Callable[[Request], Awaitable[Answer]]:
             raise
         if isinstance(first, Failed):  # nothing sent yet: a plain HTTP error says it best
             receive.close()
+            if trail is not None:
+                trail.attempts(first.provenance.hops)
             return error_response(first.error, first.provenance.headers())
         headers = dict(SSE_HEADERS)
         if isinstance(first, StreamStarted):
             headers.update(first.provenance.headers())
         body_stream = ResponsesStream(
-            call, receive, stream, first=first, keepalive=config.timeouts.keepalive, on_final=save
+            call,
+            receive,
+            stream,
+            first=first,
+            keepalive=config.timeouts.keepalive,
+            on_final=save,
+            on_provenance=None if trail is None else _hops_to(trail),
         )
         return StreamReply(200, headers, body_stream)
 
     return create_response
+
+
+def _hops_to(trail: CallTrail) -> Callable[[Provenance], None]:
+    return lambda provenance: trail.attempts(provenance.hops)
 
 
 @attrs.frozen

@@ -24,6 +24,7 @@ from actors.system import ActorSystem
 from edge.responses import prepare, submit
 from edge.responses_stream import ResponsesStream
 from edge.wire import Request
+from edge.wire.request_id import fresh_request_id
 from protocols import jsoncodec
 from protocols.errors import BadRequest, BatonError
 from protocols.responses import IdFactory, ResponseStream
@@ -38,21 +39,25 @@ async def serve(system: ActorSystem, request: Request, stream: trio.abc.Stream) 
         handshake = await wrap_server_stream(nursery, stream, max_message_size=_MAX_MESSAGE)
         socket = await handshake.accept()
         try:
-            await _converse(system, socket)
+            await _converse(system, socket, request.request_id)
         except ConnectionClosed:
             pass
         finally:
             nursery.cancel_scope.cancel()
 
 
-async def _converse(system: ActorSystem, socket: WebSocketConnection) -> None:
+async def _converse(system: ActorSystem, socket: WebSocketConnection, connection_id: str) -> None:
     sequence = 0
     recent: dict[str, StoredResponse] = {}
     waiting: list[str | bytes] = []  # a message that arrived while a turn was running
     while True:
         message = waiting.pop() if waiting else await socket.get_message()
         try:
-            await _turn(system, socket, message, recent, waiting)
+            # each message is a call of its own: its own request id on every log line
+            turn_id = fresh_request_id()
+            with logger.contextualize(request_id=turn_id):
+                logger.debug("websocket message {} of connection {}", sequence, connection_id)
+                await _turn(system, socket, message, recent, waiting)
         except BatonError as error:
             await socket.send_message(
                 jsoncodec.dumps(
