@@ -24,6 +24,7 @@ from actors.messages import Completed, Streaming
 from actors.system import ActorSystem
 from edge import logs, request_log, responses, responses_ws
 from edge.auth import check_client
+from edge.call_log import log_failed_hops
 from edge.replies import JSON, SSE_HEADERS, error_response, json_response
 from edge.request_log import CallTrail
 from edge.streaming import ChatStream
@@ -54,6 +55,7 @@ def create_handler(system: ActorSystem) -> Callable[[Request], Awaitable[Answer]
         chat = ChatRequest.from_body(request.body)
         deadline = trio.current_time() + config.timeouts.total
         outcome = await system.supervisor.call(chat, deadline)
+        log_failed_hops(outcome.provenance)
         if trail is not None:
             trail.attempts(outcome.provenance.hops)
         if isinstance(outcome, Streaming):

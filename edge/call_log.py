@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from loguru import logger
 
+from actors.messages import Provenance
 from actors.telemetry.record import CANCELLED, OK, CallRecord
 
 _QUIET = (OK, CANCELLED)
@@ -52,3 +53,12 @@ def _ms(seconds: float) -> str:
 
 def _count(tokens: int | None) -> str:
     return "?" if tokens is None else str(tokens)
+
+
+def log_failed_hops(provenance: Provenance) -> None:
+    """At DEBUG, why each failed attempt of a call failed (the per-call line has the marks)."""
+    for hop in provenance.hops:
+        if hop.failure is not None:
+            logger.debug(
+                "attempt {} with key {}: {} {}", hop.label, hop.key, hop.mark, hop.message or ""
+            )

@@ -20,6 +20,7 @@ from loguru import logger
 from actors.messages import Call, Completed, Failed, Provenance, Streaming, StreamStarted
 from actors.store import StoredResponse
 from actors.system import ActorSystem
+from edge.call_log import log_failed_hops
 from edge.replies import SSE_HEADERS, error_response, json_response
 from edge.request_log import CallTrail
 from edge.responses_stream import ResponsesStream
@@ -53,6 +54,7 @@ def create_route(system: ActorSystem) -> Callable[[Request], Awaitable[Answer]]:
             deadline = trio.current_time() + config.timeouts.total
             outcome = await system.supervisor.call(chat, deadline, prepared.native)
             assert not isinstance(outcome, Streaming), outcome
+            log_failed_hops(outcome.provenance)
             if trail is not None:
                 trail.attempts(outcome.provenance.hops)
             return _complete(outcome, payload, ids, created_at, save)
