@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from functools import partial
 from typing import Any
 
 import attrs
@@ -54,9 +55,7 @@ def create_route(system: ActorSystem) -> Callable[[Request], Awaitable[Answer]]:
             deadline = trio.current_time() + config.timeouts.total
             outcome = await system.supervisor.call(chat, deadline, prepared.native)
             assert not isinstance(outcome, Streaming), outcome
-            log_failed_hops(outcome.provenance)
-            if trail is not None:
-                trail.attempts(outcome.provenance.hops)
+            _walked(outcome.provenance, trail)
             return _complete(outcome, payload, ids, created_at, save)
         call, receive = submit(system, prepared)
         stream = ResponseStream(payload, ids, created_at)
@@ -70,8 +69,7 @@ def create_route(system: ActorSystem) -> Callable[[Request], Awaitable[Answer]]:
             raise
         if isinstance(first, Failed):  # nothing sent yet: a plain HTTP error says it best
             receive.close()
-            if trail is not None:
-                trail.attempts(first.provenance.hops)
+            _walked(first.provenance, trail)
             return error_response(first.error, first.provenance.headers())
         headers = dict(SSE_HEADERS)
         if isinstance(first, StreamStarted):
@@ -83,15 +81,18 @@ def create_route(system: ActorSystem) -> Callable[[Request], Awaitable[Answer]]:
             first=first,
             keepalive=config.timeouts.keepalive,
             on_final=save,
-            on_provenance=None if trail is None else _hops_to(trail),
+            on_provenance=partial(_walked, trail=trail),
         )
         return StreamReply(200, headers, body_stream)
 
     return create_response
 
 
-def _hops_to(trail: CallTrail) -> Callable[[Provenance], None]:
-    return lambda provenance: trail.attempts(provenance.hops)
+def _walked(provenance: Provenance, trail: CallTrail | None) -> None:
+    """The walk is over (served, committed or failed): log and record how it went."""
+    log_failed_hops(provenance)
+    if trail is not None:
+        trail.attempts(provenance.hops)
 
 
 @attrs.frozen

@@ -21,6 +21,7 @@ from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_server_st
 
 from actors.store import StoredResponse
 from actors.system import ActorSystem
+from edge.call_log import log_failed_hops
 from edge.responses import prepare, submit
 from edge.responses_stream import ResponsesStream
 from edge.wire import Request
@@ -132,6 +133,7 @@ async def _serve_one(
         first=None,
         keepalive=system.config.timeouts.keepalive,
         on_final=remember,
+        on_provenance=log_failed_hops,
     )
     try:
         while True:
