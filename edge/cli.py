@@ -1,4 +1,4 @@
-"""The `baton` command: serve, check, demo."""
+"""The `baton` command: serve, check, demo, stats."""
 
 from __future__ import annotations
 
@@ -64,6 +64,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--log-level", default="WARNING")
     demo.add_argument("--log-json", action="store_true", help="one JSON object per log line")
+
+    stats = commands.add_parser("stats", help="what a running gateway is doing (its /stats)")
+    stats.add_argument("--url", default="http://127.0.0.1:8080", help="the gateway")
+    stats.add_argument("--key", help="a client key (default: $BATON_API_KEY, else $PROXY_API_KEY)")
+    stats.add_argument("--json", action="store_true", help="print the raw /stats JSON")
     return parser
 
 
@@ -71,6 +76,10 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "check":
         return _check(args)
+    if args.command == "stats":
+        from edge.stats_command import key_from_environment, run_stats
+
+        return run_stats(args.url, args.key or key_from_environment(), args.json)
     if args.command == "demo":
         from edge.demo import run_demo
 

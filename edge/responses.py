@@ -21,7 +21,9 @@ from loguru import logger
 from actors.messages import Call, Completed, Failed, Provenance, Streaming, StreamStarted
 from actors.store import StoredResponse
 from actors.system import ActorSystem
+from actors.telemetry.record import CANCELLED, OK
 from edge.call_log import log_failed_hops
+from edge.meter import CallMeter, MeteredStream, request_id_of
 from edge.replies import SSE_HEADERS, error_response, json_response
 from edge.request_log import CallTrail
 from edge.responses_stream import ResponsesStream
@@ -37,6 +39,7 @@ from protocols.responses import (
     history_items,
     responses_to_chat,
 )
+from protocols.usage import Usage
 
 Answer = Reply | StreamReply | TakeOver
 
@@ -49,14 +52,26 @@ def create_route(system: ActorSystem) -> Callable[[Request], Awaitable[Answer]]:
         payload = parse_json_object(request.body)
         prepared = await prepare(system, payload, size=len(request.body))
         chat, save = prepared.chat, prepared.save
+        meter = CallMeter(
+            system.telemetry,
+            request_id_of(request),
+            "responses",
+            request.client,
+            chat.model,
+            chat.stream,
+        )
         ids = IdFactory.random()
         created_at = int(time.time())
         if not chat.stream:
-            deadline = trio.current_time() + config.timeouts.total
-            outcome = await system.supervisor.call(chat, deadline, prepared.native)
+            try:
+                deadline = trio.current_time() + config.timeouts.total
+                outcome = await system.supervisor.call(chat, deadline, prepared.native)
+            except BaseException:
+                meter.finish(499, CANCELLED, None)
+                raise
             assert not isinstance(outcome, Streaming), outcome
             _walked(outcome.provenance, trail)
-            return _complete(outcome, payload, ids, created_at, save)
+            return _complete(outcome, payload, ids, created_at, save, meter)
         call, receive = submit(system, prepared)
         stream = ResponseStream(payload, ids, created_at)
         first: object | None = None
@@ -66,11 +81,14 @@ def create_route(system: ActorSystem) -> Callable[[Request], Awaitable[Answer]]:
         except BaseException:
             call.scope.cancel()
             receive.close()
+            meter.finish(499, CANCELLED, None)
             raise
         if isinstance(first, Failed):  # nothing sent yet: a plain HTTP error says it best
             receive.close()
             _walked(first.provenance, trail)
-            return error_response(first.error, first.provenance.headers())
+            reply = error_response(first.error, first.provenance.headers())
+            meter.failed(reply.status, first.error.code, first.provenance)
+            return reply
         headers = dict(SSE_HEADERS)
         if isinstance(first, StreamStarted):
             headers.update(first.provenance.headers())
@@ -83,7 +101,7 @@ def create_route(system: ActorSystem) -> Callable[[Request], Awaitable[Answer]]:
             on_final=save,
             on_provenance=partial(_walked, trail=trail),
         )
-        return StreamReply(200, headers, body_stream)
+        return StreamReply(200, headers, MeteredStream(body_stream, meter, None))
 
     return create_response
 
@@ -257,9 +275,12 @@ def _complete(
     ids: IdFactory,
     created_at: int,
     save: Any,
+    meter: CallMeter,
 ) -> Reply:
     if isinstance(first, Failed):
-        return error_response(first.error, first.provenance.headers())
+        reply = error_response(first.error, first.provenance.headers())
+        meter.failed(reply.status, first.error.code, first.provenance)
+        return reply
     try:
         if first.native:  # the upstream's own Response, named as the client named the model
             response = {**jsoncodec.loads(first.body), "model": payload.get("model")}
@@ -275,8 +296,12 @@ def _complete(
         error = UpstreamFailed(
             f"upstream {first.provenance.provider} sent a reply baton cannot read: {exc}"
         )
-        return error_response(error, first.provenance.headers())
+        reply = error_response(error, first.provenance.headers())
+        meter.failed(reply.status, error.code, first.provenance)
+        return reply
     save(response)
+    usage = Usage.from_responses(response.get("usage"))
+    meter.finish(200, OK, first.provenance, usage=usage)
     return json_response(response, headers=first.provenance.headers())
 
 

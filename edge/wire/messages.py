@@ -28,6 +28,7 @@ class Request:
     __slots__ = (
         "_args",
         "body",
+        "client",
         "headers",
         "http11",
         "keep_alive",
@@ -64,6 +65,7 @@ class Request:
         self._args: dict[str, str] | None = None
         # what names this request in logs, request logs and the reply's `x-request-id`
         self.request_id = request_id or request_id_for(headers)
+        self.client: str | None = None  # the client key's id (`client#1`), once authenticated
 
     @property
     def args(self) -> Mapping[str, str]:

@@ -215,7 +215,27 @@ async def test_human_logs_carry_request_ids_and_no_secret(tmp_path: Path) -> Non
     for exchange in run.exchanges:
         said = by_id[exchange.request_id]
         assert any(line.startswith("POST /v1/") for line in said), (exchange.name, said)
-        assert f"-> {exchange.status}" in said[-1], (exchange.name, said)
+        assert any(line.endswith(f" -> {exchange.status}") for line in said), (exchange.name, said)
+        # the per-call line (the telemetry record's), for every call that got past the key check
+        calls = [line for line in said if line.startswith(("chat ", "responses "))]
+        assert len(calls) == (exchange.status != 401), (exchange.name, said)
+    call_line = {
+        exchange.name: next(
+            line for line in by_id[exchange.request_id] if line.startswith(("chat ", "responses "))
+        )
+        for exchange in run.exchanges
+        if exchange.status != 401
+    }
+    assert call_line["failover"].startswith(
+        "chat vm 200 ok via beta/m route=alpha/m=429,beta/m=200 attempts=2 "
+    )
+    assert call_line["failover"].endswith(" client#1")
+    assert call_line["cut"].startswith(
+        "chat cut 200 cut error=connect via gamma/m route=gamma/m=200 "
+    )
+    assert call_line["responses stream"].startswith("responses beta/m 200 ok via beta/m ")
+    [cut_line] = [line for line in lines if f"[{run.by_name('cut').request_id}] chat cut" in line]
+    assert " WARNING " in cut_line
     query = by_id[run.by_name("key in the query").request_id]
     assert query[0] == "POST /v1/chat/completions?key=***&api_key=***"
 
@@ -235,4 +255,16 @@ async def test_json_logs_parse_line_by_line(tmp_path: Path) -> None:
     ids = {exchange.request_id for exchange in run.exchanges}
     call_lines = [line for line in lines if line.get("request_id") in ids]
     assert {line["request_id"] for line in call_lines} == ids
+    # the per-call lines hold the whole record as fields
+    records = {line["request_id"]: line for line in lines if "outcome" in line}
+    assert set(records) == {e.request_id for e in run.exchanges if e.status != 401}
+    failover = records[run.by_name("failover").request_id]
+    assert failover["level"] == "INFO" and failover["logger"] == "edge.call_log"
+    assert (failover["endpoint"], failover["model"], failover["status"]) == ("chat", "vm", 200)
+    assert failover["route"] == "alpha/m=429,beta/m=200" and failover["attempts"] == 2
+    assert failover["hops"][0]["key"] == "alpha#1"
+    assert failover["hops"][0]["message"] == "Rate limit on key ***"
+    assert failover["client"] == "client#1" and failover["provider"] == "beta"
+    cut = records[run.by_name("cut").request_id]
+    assert (cut["level"], cut["outcome"]) == ("WARNING", "cut")
     assert any(line["message"].startswith("baton is serving on ") for line in lines)
