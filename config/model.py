@@ -186,6 +186,7 @@ class ProviderConfig:
     cooldowns: CooldownPolicy = attrs.field(factory=CooldownPolicy)
     daily_reset_utc: time | None = DAILY_RESET_UTC  # None: day windows only roll
     prices: Mapping[str, Price] = attrs.field(factory=dict)  # by model; "*": any other
+    stream_usage: bool = True  # ask streams for their usage (stream_options.include_usage)
 
     @property
     def passes_any_model(self) -> bool:

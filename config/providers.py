@@ -51,6 +51,7 @@ FIELDS = (
     "cooldowns",
     "daily_reset_utc",
     "prices",
+    "stream_usage",
 )
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
@@ -129,6 +130,11 @@ def read_provider(
     reset_path = child(path, "daily_reset_utc")
     daily_reset = read_daily_reset(reader, fields.get("daily_reset_utc"), reset_path, daily_reset)
     prices = read_prices(reader, fields.get("prices"), child(path, "prices"), models)
+    stream_usage = fields.get("stream_usage", True)
+    if not isinstance(stream_usage, bool):
+        reader.fail(
+            child(path, "stream_usage"), f"expected true or false, got {kind(stream_usage)}"
+        )
 
     if len(reader.problems) > before:
         return None
@@ -150,6 +156,7 @@ def read_provider(
         cooldowns=cooldowns,
         daily_reset_utc=daily_reset,
         prices=prices,
+        stream_usage=stream_usage is not False,
     )
 
 
