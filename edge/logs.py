@@ -76,12 +76,11 @@ def redact(text: str) -> str:
 
 
 def _redact(record: dict[str, Any]) -> None:
-    """The patcher: scrub the record in place, and prepare what the human format shows."""
+    """The patcher: scrub the message, format (and scrub) a traceback, prepare what the human
+    format shows. The extra fields are scrubbed where they are written out: each sink scrubs
+    its whole line once, which costs far less than every field of a call record apart."""
     record["message"] = redactor.text(record["message"])
     extra = record["extra"]
-    for name, value in extra.items():
-        if not name.startswith("_"):
-            extra[name] = redactor.value(value)
     request_id = extra.get("request_id")
     extra["_prefix"] = f"[{request_id}] " if request_id else ""
     exception = record["exception"]
@@ -95,6 +94,20 @@ def _redact(record: dict[str, Any]) -> None:
             extra["_traceback"] = "\n" + redactor.text(text).rstrip("\n")
 
 
+class TextSink:
+    """Writes each formatted line, scrubbed once more as a whole (extra fields included)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def __call__(self, message: Any) -> None:
+        self.stream.write(redactor.text(str(message)))
+        self.stream.flush()
+
+    def stop(self) -> None:  # loguru calls it on remove(); the stream is not ours to close
+        pass
+
+
 class JsonSink:
     """Writes each record as one JSON object on one line."""
 
@@ -102,7 +115,7 @@ class JsonSink:
         self.stream = stream
 
     def __call__(self, message: Any) -> None:
-        self.stream.write(json_line(message.record) + "\n")
+        self.stream.write(redactor.text(json_line(message.record)) + "\n")
         self.stream.flush()
 
     def stop(self) -> None:  # loguru calls it on remove(); the stream is not ours to close
@@ -120,7 +133,11 @@ def json_line(record: dict[str, Any]) -> str:
     if extra.get("request_id"):
         line["request_id"] = extra["request_id"]
     for name, value in extra.items():
-        if not name.startswith("_") and name not in line:
+        if name.startswith("_") or name in line:
+            continue
+        if hasattr(value, "as_dict"):  # a call record: its fields are the line's
+            line.update((key, field) for key, field in value.as_dict().items() if key not in line)
+        else:
             line[name] = value
     if extra.get("_traceback"):
         line["exception"] = extra["_traceback"].lstrip("\n")
@@ -146,14 +163,22 @@ def configure(level: str = "INFO", *, json: bool = False, stream: TextIO | None 
         logger.add(JsonSink(target), level=level.upper(), format="{message}", catch=True)
     else:
         logger.add(
-            target,
+            TextSink(target),
             level=level.upper(),
             diagnose=False,
             backtrace=False,
             format=_HUMAN,
+            colorize=_is_terminal(target),
         )
     logging.basicConfig(handlers=[_ToLoguru()], level=logging.WARNING, force=True)
 
 
 def configure_with(options: LogOptions) -> None:
     configure(options.level, json=options.json)
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False

@@ -8,6 +8,7 @@ an `sk-...` key pasted into a message). Everything found becomes `***`.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -68,8 +69,14 @@ def scrub(text: str, secrets: Iterable[str | None]) -> str:
     return text
 
 
+# Cheap first look: text with none of these cannot match any of `_PATTERNS` (most log lines).
+_TRIGGER = re.compile(rf"(?i)bearer|authorization|api[-_]?key|[?&]{_QUERY_NAMES}=|://|sk-")
+
+
 def scrub_patterns(text: str) -> str:
     """`text` with every credential-shaped piece (see `_PATTERNS`) replaced."""
+    if _TRIGGER.search(text) is None:
+        return text
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text
@@ -86,20 +93,37 @@ def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
 class Redactor:
     """Scrubs text and JSON-like values of the given secrets and of credential patterns.
 
-    Secrets are tried longest first, so a secret that is the prefix of another never leaves
-    the other's tail behind."""
+    The secrets, their long prefixes and suffixes (see `scrub`) and their JSON-escaped forms
+    become one regular expression, longest first, so a line is scrubbed in one pass however
+    many keys the config holds, and a secret that is the prefix of another never leaves the
+    other's tail behind."""
 
     def __init__(self, secrets: Iterable[str | None] = ()) -> None:
         self.secrets: tuple[str, ...] = ()
+        self._pattern: re.Pattern[str] | None = None
         self.add(secrets)
 
     def add(self, secrets: Iterable[str | None]) -> None:
         known = set(self.secrets)
-        known.update(secret for secret in secrets if secret and len(secret) >= 4)
+        for secret in secrets:
+            if secret and len(secret) >= 4:
+                known.add(secret)
+                known.add(json.dumps(secret)[1:-1])  # as it reads inside a JSON string
         self.secrets = tuple(sorted(known, key=len, reverse=True))
+        pieces = set(self.secrets)
+        pieces.update(
+            part
+            for secret in self.secrets
+            if len(secret) >= 16
+            for part in (secret[:12], secret[-8:])
+        )
+        ordered = sorted(pieces, key=len, reverse=True)
+        self._pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None
 
     def text(self, text: str) -> str:
-        return scrub_patterns(scrub(text, self.secrets))
+        if self._pattern is not None:
+            text = self._pattern.sub(REDACTED, text)
+        return scrub_patterns(text)
 
     def value(self, value: Any) -> Any:
         """`value` with every string in it scrubbed, dicts and lists walked (a copy)."""
