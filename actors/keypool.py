@@ -195,6 +195,21 @@ class KeyPool:
             del self._cooldowns[(index, ALL_MODELS)]  # it authenticates again
         self._note_spread(index, scope, now)
 
+    def cooling(self, now: float) -> list[tuple[int, str, float, int, str]]:
+        """The cooldowns in force at `now`, for /stats: (key index, scope as words, seconds
+        left, strikes, cause). A half-open one whose probe is out shows with 0 s left."""
+        found = []
+        for (index, scope), cooldown in self._cooldowns.items():
+            probing = (
+                cooldown.probe is not None and now < cooldown.probe + self.policy.probe_timeout
+            )
+            if cooldown.until <= now and not probing:
+                continue
+            cause = cooldown.cause or "rate_limit"
+            words = _scope_words(scope)
+            found.append((index, words, max(0.0, cooldown.until - now), cooldown.strikes, cause))
+        return found
+
     # -- persistence ------------------------------------------------------------------------
 
     def snapshot(self, now: float) -> dict[str, Any]:
@@ -332,6 +347,13 @@ class KeyPool:
         chosen = min(tied, key=lambda index: (index - self._cursor) % count)
         self._cursor = (chosen + 1) % count
         return chosen
+
+
+def _scope_words(scope: Scope) -> str:
+    if scope is ALL_MODELS:
+        return "all models"
+    kind, name = scope
+    return f"{kind} {name}"
 
 
 def _scope_fields(scope: Scope) -> dict[str, Any]:

@@ -226,6 +226,34 @@ class RateLimitBook:
             tally.minute.requests, tally.minute.tokens, tally.day.requests, tally.day.tokens
         )
 
+    def headroom(self, key: str, now: float) -> dict[str, dict[str, Any]]:
+        """For /stats: each configured limit of `key` (rpm, tpm, rpd, tpd) and each upstream
+        cap in force, with what is used and left; over several models, the tightest."""
+        found: dict[str, dict[str, Any]] = {}
+        for (alias, scope_kind, name), tally in self._tallies.items():
+            if alias != key:
+                continue
+            model = name if scope_kind == "model" else self.rate_limits.quota_groups[name][0]
+            limits = self.rate_limits.limits_for(model)
+            tally.minute.prune(now)
+            tally.day.prune(now)
+            for label, limit, used in (
+                ("rpm", limits.rpm, tally.minute.requests),
+                ("tpm", limits.tpm, tally.minute.tokens),
+                ("rpd", limits.rpd, tally.day.requests),
+                ("tpd", limits.tpd, tally.day.tokens),
+            ):
+                if limit is not None:
+                    _tightest(
+                        found, label, {"limit": limit, "used": used, "remaining": limit - used}
+                    )
+            for window, cap in tally.caps.items():
+                if cap.until > now:
+                    row = {"limit": cap.limit, "remaining": cap.remaining}
+                    row["resets_in_s"] = round(cap.until - now, 3)
+                    _tightest(found, _cap_label(window), row)
+        return found
+
     def snapshot(self, now: float) -> dict[str, Any]:
         """Plain data (JSON-ready); every time is an offset from `now`."""
         rows = []
@@ -290,6 +318,12 @@ class RateLimitBook:
         if tally is None:
             tally = self._tallies[scope] = Tally()
         return tally
+
+
+def _tightest(found: dict[str, dict[str, Any]], label: str, row: dict[str, Any]) -> None:
+    current = found.get(label)
+    if current is None or row["remaining"] < current["remaining"]:
+        found[label] = row
 
 
 def _cap_label(window: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time as wall_time
+from datetime import time
 from pathlib import Path
 
 import attrs
@@ -17,6 +19,9 @@ from actors.routing import Router
 from actors.state_keeper import STATE_FILE, StateKeeper
 from actors.store import ResponseStore
 from actors.supervisor import Supervisor
+from actors.telemetry.actor import TELEMETRY_FILE, Telemetry
+from actors.telemetry.snapshot import LiveState
+from actors.telemetry.stats_book import DAY
 from config.model import Config
 
 RESPONSES_FILE = "responses.sqlite3"
@@ -31,6 +36,8 @@ class ActorSystem:
     health: HealthBook = attrs.field(factory=HealthBook)  # read-only for all but the walk
     ready: trio.Event = attrs.field(factory=trio.Event)
     books: dict[str, RateLimitBook] = attrs.field(factory=dict)  # rate windows, by provider
+    telemetry: Telemetry = attrs.field(factory=lambda: Telemetry(None))
+    stats: LiveState | None = None  # /stats and /metrics read it
 
     @classmethod
     async def start(
@@ -40,6 +47,14 @@ class ActorSystem:
         to `data_dir`, or stays in memory without one."""
         store = ResponseStore.open(data_dir / RESPONSES_FILE if data_dir is not None else None)
         await nursery.start(store.run)
+        settings = config.telemetry
+        telemetry = Telemetry(
+            data_dir / TELEMETRY_FILE if data_dir is not None else None,
+            retention=settings.retention_days * DAY,
+            buffer=settings.buffer,
+            daily_reset=config.daily_reset_utc or time(0, 0),
+        )
+        await nursery.start(telemetry.run)  # today's sums are read back before any call
         router = Router(config)
         books = {name: RateLimitBook.for_provider(p) for name, p in config.providers.items()}
         pools = {
@@ -64,5 +79,8 @@ class ActorSystem:
         await nursery.start(checker.run)
         system = cls(config, router, supervisor, store, checker.book)
         system.books = books
+        system.telemetry = telemetry
+        system.stats = LiveState(router, pools, books, checker.book, telemetry, wall_time.time())
+        telemetry.watch(system.stats.live)
         system.ready.set()
         return system

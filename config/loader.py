@@ -22,6 +22,7 @@ from config.model import DAILY_RESET_UTC, DEFAULT_HEALTH, Config, Loaded
 from config.providers import read_providers
 from config.reader import Reader, kind
 from config.sections import read_server, read_timeouts, read_virtual_models
+from config.telemetry import read_telemetry
 from config.yamltext import parse_yaml
 
 DEFAULT_FILE = "baton.yaml"
@@ -34,6 +35,7 @@ SECTIONS = (
     "health",
     "cooldowns",
     "daily_reset_utc",
+    "telemetry",
 )
 
 
@@ -91,6 +93,7 @@ def _from_text(text: str, environment: Environment, *, source: str) -> Loaded:
     providers, declared = read_providers(
         reader, sections.get("providers"), cooldowns=cooldowns, daily_reset=daily_reset
     )
+    telemetry = read_telemetry(reader, sections.get("telemetry"))
     virtual_models = read_virtual_models(
         reader, sections.get("virtual_models"), providers, declared
     )
@@ -107,5 +110,7 @@ def _from_text(text: str, environment: Environment, *, source: str) -> Loaded:
         virtual_models=virtual_models,
         source=source,
         health=health.over(DEFAULT_HEALTH),
+        telemetry=telemetry,
+        daily_reset_utc=daily_reset,
     )
     return Loaded(config=config, warnings=tuple(reader.warnings))

@@ -215,6 +215,12 @@ class VirtualModel:
 
 
 @attrs.frozen
+class TelemetrySettings:
+    retention_days: float = 30.0  # call records older than this are pruned
+    buffer: int = 10_000  # records waiting for the disk; past it they are dropped, and counted
+
+
+@attrs.frozen
 class Config:
     server: ServerConfig = ServerConfig()
     timeouts: Timeouts = Timeouts()
@@ -222,6 +228,8 @@ class Config:
     virtual_models: Mapping[str, VirtualModel] = attrs.field(factory=dict)
     source: str = "built-in defaults"
     health: HealthSettings = DEFAULT_HEALTH  # the top-level `health:`
+    telemetry: TelemetrySettings = TelemetrySettings()
+    daily_reset_utc: time | None = None  # the top-level one: when "today" starts in /stats
 
     def health_for(self, provider: str) -> HealthSettings:
         """`provider`'s probe settings: its own over the top-level ones, every field set."""

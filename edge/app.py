@@ -16,13 +16,17 @@ import trio
 
 from actors.messages import Completed, Streaming
 from actors.system import ActorSystem
+from actors.telemetry.metrics import CONTENT_TYPE as METRICS_TYPE
+from actors.telemetry.record import CANCELLED, OK
 from edge import responses, responses_ws
 from edge.auth import check_client
+from edge.meter import CallMeter, MeteredStream, request_id_of
 from edge.replies import JSON, SSE_HEADERS, error_response, json_response
 from edge.streaming import ChatStream
 from edge.wire import Reply, Request, StreamReply, TakeOver
 from protocols.chat import ChatRequest
 from protocols.errors import BatonError, MethodNotAllowed, ModelNotFound, NotFound
+from protocols.usage import usage_of_body
 
 Answer = Reply | StreamReply | TakeOver
 Route = Callable[[Request], Awaitable[Answer]]
@@ -32,6 +36,7 @@ def create_handler(system: ActorSystem) -> Callable[[Request], Awaitable[Answer]
     config = system.config
     client_keys = tuple(key.encode() for key in config.server.api_keys)
     started = int(time.time())
+    telemetry = system.telemetry
 
     async def health(request: Request) -> Answer:
         if not system.ready.is_set():
@@ -40,15 +45,33 @@ def create_handler(system: ActorSystem) -> Callable[[Request], Awaitable[Answer]
 
     async def chat_completions(request: Request) -> Answer:
         chat = ChatRequest.from_body(request.body)
-        deadline = trio.current_time() + config.timeouts.total
-        outcome = await system.supervisor.call(chat, deadline)
+        meter = CallMeter(
+            telemetry, request_id_of(request), "chat", request.client, chat.model, chat.stream
+        )
+        try:
+            deadline = trio.current_time() + config.timeouts.total
+            outcome = await system.supervisor.call(chat, deadline)
+        except BaseException:  # the client left, or the gateway is stopping
+            meter.finish(499, CANCELLED, None)
+            raise
         if isinstance(outcome, Streaming):
             headers = {**SSE_HEADERS, **outcome.provenance.headers()}
-            return StreamReply(200, headers, ChatStream(outcome))
+            body = MeteredStream(ChatStream(outcome), meter, outcome.provenance)
+            return StreamReply(200, headers, body)
         if isinstance(outcome, Completed):
+            meter.finish(200, OK, outcome.provenance, usage=usage_of_body(outcome.body))
             headers = {"content-type": JSON, **outcome.provenance.headers()}
             return Reply(200, headers, outcome.body)
-        return error_response(outcome.error, outcome.provenance.headers())
+        reply = error_response(outcome.error, outcome.provenance.headers())
+        meter.failed(reply.status, outcome.error.code, outcome.provenance)
+        return reply
+
+    async def stats(request: Request) -> Answer:
+        assert system.stats is not None
+        return json_response(system.stats.snapshot())
+
+    async def metrics(request: Request) -> Answer:
+        return Reply(200, {"content-type": METRICS_TYPE}, telemetry.metrics.exposition())
 
     async def list_models(request: Request) -> Answer:
         data = [_model_object(model_id, system, started) for model_id in system.router.model_ids()]
@@ -73,6 +96,8 @@ def create_handler(system: ActorSystem) -> Callable[[Request], Awaitable[Answer]
         "/v1/responses": {"POST": create_response, "GET": responses_socket},
         "/responses": {"POST": create_response, "GET": responses_socket},
         "/v1/models": {"GET": list_models},
+        "/stats": {"GET": stats},
+        "/metrics": {"GET": metrics},
         "/models": {"GET": list_models},
     }
 
@@ -96,7 +121,7 @@ def create_handler(system: ActorSystem) -> Callable[[Request], Awaitable[Answer]
     async def handle(request: Request) -> Answer:
         try:
             if request.path != "/health":
-                check_client(request.headers, client_keys)
+                request.client = check_client(request.headers, client_keys)
             return await find(request)(request)
         except BatonError as error:
             return error_response(error)

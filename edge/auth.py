@@ -18,16 +18,19 @@ def presented_key(headers: Mapping[str, str]) -> str | None:
     return api_key.strip() if api_key and api_key.strip() else None
 
 
-def check_client(headers: Mapping[str, str], allowed: tuple[bytes, ...]) -> None:
-    """Raise `Unauthorized` unless the request carries one of `allowed` (open when empty)."""
+def check_client(headers: Mapping[str, str], allowed: tuple[bytes, ...]) -> str | None:
+    """The id of the client key the request carries (`client#N`: its place in `allowed`);
+    `Unauthorized` unless it carries one. None on an open gateway (`allowed` empty)."""
     if not allowed:
-        return
+        return None
     key = presented_key(headers)
     if key is None:
         raise Unauthorized("Missing API key: send 'Authorization: Bearer <key>' or 'x-api-key'")
     presented = key.encode()
-    matched = False
-    for candidate in allowed:  # compare against every key: the time says nothing of which
-        matched |= hmac.compare_digest(presented, candidate)
+    matched = 0
+    for number, candidate in enumerate(allowed, 1):  # every key: the time says not which
+        if hmac.compare_digest(presented, candidate):
+            matched = number
     if not matched:
         raise Unauthorized("Incorrect API key provided")
+    return f"client#{matched}"

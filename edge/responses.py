@@ -20,6 +20,8 @@ from loguru import logger
 from actors.messages import Call, Completed, Failed, Streaming, StreamStarted
 from actors.store import StoredResponse
 from actors.system import ActorSystem
+from actors.telemetry.record import CANCELLED, OK
+from edge.meter import CallMeter, MeteredStream, request_id_of
 from edge.replies import SSE_HEADERS, error_response, json_response
 from edge.responses_stream import ResponsesStream
 from edge.wire import Reply, Request, StreamReply, TakeOver
@@ -34,6 +36,7 @@ from protocols.responses import (
     history_items,
     responses_to_chat,
 )
+from protocols.usage import Usage
 
 Answer = Reply | StreamReply | TakeOver
 
@@ -46,13 +49,25 @@ def create_route(system: ActorSystem) -> Callable[[Request], Awaitable[Answer]]:
         payload = parse_json_object(request.body)
         prepared = await prepare(system, payload, size=len(request.body))
         chat, save = prepared.chat, prepared.save
+        meter = CallMeter(
+            system.telemetry,
+            request_id_of(request),
+            "responses",
+            request.client,
+            chat.model,
+            chat.stream,
+        )
         ids = IdFactory.random()
         created_at = int(time.time())
         if not chat.stream:
-            deadline = trio.current_time() + config.timeouts.total
-            outcome = await system.supervisor.call(chat, deadline, prepared.native)
+            try:
+                deadline = trio.current_time() + config.timeouts.total
+                outcome = await system.supervisor.call(chat, deadline, prepared.native)
+            except BaseException:
+                meter.finish(499, CANCELLED, None)
+                raise
             assert not isinstance(outcome, Streaming), outcome
-            return _complete(outcome, payload, ids, created_at, save)
+            return _complete(outcome, payload, ids, created_at, save, meter)
         call, receive = submit(system, prepared)
         stream = ResponseStream(payload, ids, created_at)
         first: object | None = None
@@ -62,17 +77,20 @@ def create_route(system: ActorSystem) -> Callable[[Request], Awaitable[Answer]]:
         except BaseException:
             call.scope.cancel()
             receive.close()
+            meter.finish(499, CANCELLED, None)
             raise
         if isinstance(first, Failed):  # nothing sent yet: a plain HTTP error says it best
             receive.close()
-            return error_response(first.error, first.provenance.headers())
+            reply = error_response(first.error, first.provenance.headers())
+            meter.failed(reply.status, first.error.code, first.provenance)
+            return reply
         headers = dict(SSE_HEADERS)
         if isinstance(first, StreamStarted):
             headers.update(first.provenance.headers())
         body_stream = ResponsesStream(
             call, receive, stream, first=first, keepalive=config.timeouts.keepalive, on_final=save
         )
-        return StreamReply(200, headers, body_stream)
+        return StreamReply(200, headers, MeteredStream(body_stream, meter, None))
 
     return create_response
 
@@ -239,9 +257,12 @@ def _complete(
     ids: IdFactory,
     created_at: int,
     save: Any,
+    meter: CallMeter,
 ) -> Reply:
     if isinstance(first, Failed):
-        return error_response(first.error, first.provenance.headers())
+        reply = error_response(first.error, first.provenance.headers())
+        meter.failed(reply.status, first.error.code, first.provenance)
+        return reply
     try:
         if first.native:  # the upstream's own Response, named as the client named the model
             response = {**jsoncodec.loads(first.body), "model": payload.get("model")}
@@ -257,8 +278,12 @@ def _complete(
         error = UpstreamFailed(
             f"upstream {first.provenance.provider} sent a reply baton cannot read: {exc}"
         )
-        return error_response(error, first.provenance.headers())
+        reply = error_response(error, first.provenance.headers())
+        meter.failed(reply.status, error.code, first.provenance)
+        return reply
     save(response)
+    usage = Usage.from_responses(response.get("usage"))
+    meter.finish(200, OK, first.provenance, usage=usage)
     return json_response(response, headers=first.provenance.headers())
 
 

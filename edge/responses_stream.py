@@ -19,11 +19,21 @@ from typing import Any
 
 import trio
 
-from actors.messages import Call, Failed, StreamBroke, StreamData, StreamEnded, StreamStarted
+from actors.messages import (
+    Call,
+    Failed,
+    Provenance,
+    StreamBroke,
+    StreamData,
+    StreamEnded,
+    StreamStarted,
+)
+from actors.telemetry.record import CUT, FAILED, OK
 from protocols import jsoncodec, sse
 from protocols.errors import BatonError
 from protocols.failures import FailureClass, UpstreamFailure
 from protocols.responses import ResponseStream, UpstreamReplyError
+from protocols.usage import Usage
 
 _CODES = {
     FailureClass.RATE_LIMIT: "rate_limit_exceeded",
@@ -65,6 +75,29 @@ class ResponsesStream:
         self._opened = False
         self._done = False
         self._native = False  # the upstream streams Responses events itself
+        self.provenance: Provenance | None = None  # who serves it, once the walk says
+
+    # -- what telemetry reads (edge.meter.MeteredStream) --------------------------------------
+
+    @property
+    def has_output(self) -> bool:
+        return self._stream.has_output
+
+    @property
+    def outcome(self) -> str:
+        status = self._stream.response.get("status")
+        if status != "failed":
+            return OK
+        return CUT if self._stream.has_output else FAILED
+
+    @property
+    def error_code(self) -> str | None:
+        error = self._stream.response.get("error")
+        return error.get("code") if isinstance(error, dict) else None
+
+    @property
+    def usage(self) -> Usage | None:
+        return Usage.from_responses(self._stream.response.get("usage"))
 
     def __aiter__(self) -> ResponsesStream:
         return self
@@ -102,6 +135,7 @@ class ResponsesStream:
     def _translate(self, event: object) -> list[dict[str, Any]]:
         if isinstance(event, StreamStarted):
             self._native = event.native
+            self.provenance = event.provenance
             return []
         if isinstance(event, StreamData):
             return self._feed(event.data)
@@ -110,6 +144,7 @@ class ResponsesStream:
         if isinstance(event, StreamBroke):
             return self._end(self._stream.fail(failure_code(event.failure), event.failure.message))
         assert isinstance(event, Failed), event
+        self.provenance = event.provenance
         return self._end(self._stream.fail(_error_code(event.error), event.error.message))
 
     def _feed(self, data: bytes) -> list[dict[str, Any]]:

@@ -21,6 +21,8 @@ from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_server_st
 
 from actors.store import StoredResponse
 from actors.system import ActorSystem
+from actors.telemetry.record import CANCELLED
+from edge.meter import CallMeter, new_request_id
 from edge.responses import prepare, submit
 from edge.responses_stream import ResponsesStream
 from edge.wire import Request
@@ -38,21 +40,21 @@ async def serve(system: ActorSystem, request: Request, stream: trio.abc.Stream) 
         handshake = await wrap_server_stream(nursery, stream, max_message_size=_MAX_MESSAGE)
         socket = await handshake.accept()
         try:
-            await _converse(system, socket)
+            await _converse(system, socket, request.client)
         except ConnectionClosed:
             pass
         finally:
             nursery.cancel_scope.cancel()
 
 
-async def _converse(system: ActorSystem, socket: WebSocketConnection) -> None:
+async def _converse(system: ActorSystem, socket: WebSocketConnection, client: str | None) -> None:
     sequence = 0
     recent: dict[str, StoredResponse] = {}
     waiting: list[str | bytes] = []  # a message that arrived while a turn was running
     while True:
         message = waiting.pop() if waiting else await socket.get_message()
         try:
-            await _turn(system, socket, message, recent, waiting)
+            await _turn(system, socket, message, recent, waiting, client)
         except BatonError as error:
             await socket.send_message(
                 jsoncodec.dumps(
@@ -74,6 +76,7 @@ async def _turn(
     message: str | bytes,
     recent: dict[str, StoredResponse],
     waiting: list[str | bytes],
+    client: str | None,
 ) -> None:
     """Serve one message while watching the socket: a close cancels the turn (and its call)."""
     async with trio.open_nursery() as nursery:
@@ -87,7 +90,7 @@ async def _turn(
         nursery.start_soon(watch)
         refused: BatonError | None = None
         try:
-            await _serve_one(system, socket, message, recent)
+            await _serve_one(system, socket, message, recent, client)
         except BatonError as error:  # raised outside the nursery, not as a group
             refused = error
         nursery.cancel_scope.cancel()
@@ -102,6 +105,7 @@ async def _serve_one(
     socket: WebSocketConnection,
     message: str | bytes,
     recent: dict[str, StoredResponse],
+    client: str | None,
 ) -> None:
     payload = _create_message(message)
     prepared = await prepare(system, payload, recent, size=len(message))
@@ -119,6 +123,9 @@ async def _serve_one(
         for event in events:
             await socket.send_message(jsoncodec.dumps(event).decode())
         return
+    meter = CallMeter(
+        system.telemetry, new_request_id(), "responses-ws", client, prepared.chat.model, True
+    )
     call, receive = submit(system, prepared)
     relay = ResponsesStream(
         call,
@@ -128,16 +135,21 @@ async def _serve_one(
         keepalive=system.config.timeouts.keepalive,
         on_final=remember,
     )
+    outcome = CANCELLED
     try:
         while True:
             try:
                 events = await relay.next_events()
             except StopAsyncIteration:
+                outcome = relay.outcome
                 return
+            if relay.has_output:
+                meter.first_content()
             for event in events:
                 await socket.send_message(jsoncodec.dumps(event).decode())
     finally:
         await relay.aclose()
+        meter.finish(200, outcome, relay.provenance, usage=relay.usage, error=relay.error_code)
 
 
 def _create_message(message: str | bytes) -> dict[str, Any]:

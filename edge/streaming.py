@@ -40,6 +40,8 @@ class ChatStream:
         self._first: bytes | None = streaming.first
         self._provider = streaming.provenance.provider or ""
         self._done = False
+        self.outcome: str | None = None  # "ok" after [DONE], "cut" after an in-band error
+        self.error_code: str | None = None
 
     def __aiter__(self) -> ChatStream:
         return self
@@ -55,7 +57,9 @@ class ChatStream:
             return event.data
         self._done = True
         if isinstance(event, StreamEnded):
+            self.outcome = "ok"
             return sse.DONE
+        self.outcome, self.error_code = "cut", event.failure.code or event.failure.failure.value
         return stream_error_event(event.failure, self._provider)
 
     def farewell(self) -> bytes:

@@ -24,6 +24,7 @@ class Request:
     __slots__ = (
         "_args",
         "body",
+        "client",
         "headers",
         "http11",
         "keep_alive",
@@ -56,6 +57,7 @@ class Request:
         self.upgrade = upgrade
         self.target = target  # the request target as sent (path not decoded, query included)
         self._args: dict[str, str] | None = None
+        self.client: str | None = None  # the client key's id (`client#1`), once authenticated
 
     @property
     def args(self) -> Mapping[str, str]:
