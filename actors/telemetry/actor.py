@@ -66,6 +66,8 @@ class Telemetry:
     calls_in_flight: int = attrs.field(init=False, default=0)
     records_dropped: int = attrs.field(init=False, default=0)
     records_written: int = attrs.field(init=False, default=0)
+    _buffered: int = attrs.field(init=False, default=0)  # records accepted into the buffer
+    _settled: int = attrs.field(init=False, default=0)  # of those, written or failed to write
     _send: trio.MemorySendChannel[CallRecord] = attrs.field(init=False, repr=False)
     _receive: trio.MemoryReceiveChannel[CallRecord] = attrs.field(init=False, repr=False)
     _tables: TelemetryTables | None = attrs.field(init=False, default=None, repr=False)
@@ -105,6 +107,7 @@ class Telemetry:
                 logger.exception("telemetry listener {} failed", listener)
         try:
             self._send.send_nowait(record)
+            self._buffered += 1
         except trio.WouldBlock:
             self.records_dropped += 1
 
@@ -133,10 +136,15 @@ class Telemetry:
                 await self._offload(tables.close)
 
     async def flush(self) -> None:
-        """Write what is buffered now (tests, and anything that reads the tables)."""
-        if self._tables is not None:
-            while batch := self._drain([]):
+        """Return once every record buffered so far is written (or has failed to be)."""
+        if self._tables is None:
+            return
+        while self._settled < self._buffered:
+            batch = self._drain([])
+            if batch:
                 await self._write(self._tables, batch)
+            else:  # the actor holds a batch it is writing
+                await trio.sleep(0.005)
 
     def _drain(self, batch: list[CallRecord]) -> list[CallRecord]:
         while len(batch) < BATCH:
@@ -153,6 +161,8 @@ class Telemetry:
         except sqlite3.Error as exc:
             self.records_dropped += len(batch)
             logger.warning("telemetry: writing {} call records failed: {!r}", len(batch), exc)
+        finally:
+            self._settled += len(batch)
 
     async def _prune(self, tables: TelemetryTables) -> None:
         if math.isinf(self.retention):
