@@ -10,6 +10,7 @@ browser with a timeout shorter than the tests' `fail_after`.
 from __future__ import annotations
 
 import functools
+import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -89,11 +90,13 @@ class Browser:
     async def wait(self, expression: str, timeout: float = WAIT) -> Any:
         """Poll a JavaScript expression until it is truthy; its value. Fails with the
         expression and the page's status line if it never is."""
-        from selenium.common.exceptions import TimeoutException
+        from selenium.common.exceptions import JavascriptException, TimeoutException
         from selenium.webdriver.support.ui import WebDriverWait
 
-        def poll() -> Any:
-            waiting = WebDriverWait(self.driver, timeout, poll_frequency=0.1)
+        def poll() -> Any:  # a script error (no such element yet) counts as not yet
+            waiting = WebDriverWait(
+                self.driver, timeout, poll_frequency=0.1, ignored_exceptions=[JavascriptException]
+            )
             try:
                 return waiting.until(lambda d: d.execute_script(f"return ({expression});"))
             except TimeoutException:
@@ -105,13 +108,15 @@ class Browser:
         return await self._run(poll)
 
     async def text(self, selector: str) -> str:
-        """The visible text of the first element matching a CSS selector."""
-        from selenium.webdriver.common.by import By
-
-        def read() -> str:
-            return self.driver.find_element(By.CSS_SELECTOR, selector).text
-
-        return await self._run(read)
+        """The rendered text of the first element matching a CSS selector, read in one script
+        (the page re-renders on every push: an element found in one call may be gone in the
+        next)."""
+        found = await self.js(
+            f"(() => {{ const e = document.querySelector({json.dumps(selector)});"
+            " return e === null ? null : e.innerText; })()"
+        )
+        assert found is not None, f"no element matches {selector}"
+        return found
 
     async def type_into(self, selector: str, text: str, submit: bool = True) -> None:
         from selenium.webdriver.common.by import By
