@@ -130,3 +130,28 @@ async def test_the_page_reconnects_when_the_socket_drops(browser: Browser) -> No
                 "Number(document.querySelector('[data-total=failovers]').textContent) >= 3"
             )
             assert await browser.errors() == []
+
+
+async def test_names_from_config_and_clients_are_shown_as_text_never_as_markup(
+    browser: Browser,
+) -> None:
+    hostile = "<img src=x onerror=\"document.title='owned'\">"
+    data = documented_snapshot()
+    data["providers"] = {hostile: data["providers"]["alpha"]}
+    call = data["recent"][0]
+    call.update(model=hostile, request_id=hostile, route=f"{hostile}=429,b/m=200")
+    with trio.fail_after(40):
+        async with dashboard_server(lambda: data) as served:
+            await browser.open(f"{served.url}/dashboard#key={CLIENT_KEY}")
+            await browser.wait(LIVE)
+            assert await browser.js("document.querySelectorAll('main img').length") == 0
+            assert await browser.js("document.title") == "baton dashboard"
+            assert (await browser.text("#providers tbody td")) == hostile
+            row = await browser.js(
+                "document.querySelector('#recent tr[data-request-id]').dataset.requestId"
+            )
+            assert row == hostile
+            hops = await browser.js(
+                "[...document.querySelectorAll('#recent .hop')].map(h => h.textContent)"
+            )
+            assert hops == [f"{hostile} 429", "b/m 200"]
