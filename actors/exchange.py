@@ -44,6 +44,8 @@ from protocols.failures import FailureClass, UpstreamFailure, UpstreamFault, cla
 from protocols.ratelimit_headers import WindowState, window_states
 from protocols.redact import scrub
 from protocols.responses.native import NativeStreamGate, check_native_response
+from protocols.stream_usage import UsageTap
+from protocols.usage import Usage
 
 _DRAIN_LIMIT = 1.0  # seconds to wait for the end of a body after its [DONE]
 
@@ -61,14 +63,15 @@ class _Dialect:
     gate: Gate
 
     @classmethod
-    def of(cls, attempt: Attempt) -> _Dialect:
+    def of(cls, attempt: Attempt, ask_usage: bool) -> _Dialect:
         model = attempt.target.model
         if attempt.native is not None:
             body = jsoncodec.dumps({**attempt.native, "model": model})
             return cls("responses", body, check_native_response, NativeStreamGate())
-        return cls(
-            "chat/completions", attempt.request.body_for(model), check_completion, ChatStreamGate()
-        )
+        request = attempt.request
+        body = request.body_for(model, ask_usage=ask_usage)
+        gate = ChatStreamGate(usage=UsageTap(keep=request.include_usage))
+        return cls("chat/completions", body, check_completion, gate)
 
 
 def _status_fault(response: Response, body: bytes) -> UpstreamFault:
@@ -95,10 +98,16 @@ class _Run:
 
 
 async def run_attempt(
-    client: HttpClient, attempt: Attempt, timeouts: Timeouts, headers: list[tuple[bytes, bytes]]
+    client: HttpClient,
+    attempt: Attempt,
+    timeouts: Timeouts,
+    headers: list[tuple[bytes, bytes]],
+    *,
+    ask_usage: bool = True,
 ) -> AttemptOutcome:
-    """Perform `attempt` up to its answer, or for a stream up to its commit point."""
-    run = _Run(client, attempt, timeouts, headers, _Dialect.of(attempt))
+    """Perform `attempt` up to its answer, or for a stream up to its commit point.
+    `ask_usage`: a stream asks the upstream for its usage chunk (`stream_options`)."""
+    run = _Run(client, attempt, timeouts, headers, _Dialect.of(attempt, ask_usage))
     try:
         if attempt.request.stream:
             return await _stream(run)
@@ -225,6 +234,12 @@ class UpstreamStream:
         raise _fault(
             FailureClass.TIMEOUT, f"upstream stream stalled {phase} (no data for {limit:g}s)"
         )
+
+    @property
+    def usage(self) -> Usage | None:
+        """The usage the upstream reported in the stream so far (None: none yet)."""
+        tap = getattr(self._gate, "usage", None)
+        return tap.usage if isinstance(tap, UsageTap) else None
 
     async def aclose(self) -> None:
         await self._response.aclose()

@@ -16,6 +16,7 @@ from protocols.chat import ChatRequest
 from protocols.errors import BatonError
 from protocols.failures import UpstreamFailure
 from protocols.ratelimit_headers import WindowState
+from protocols.usage import Usage
 
 # ---- edge <-> supervisor -------------------------------------------------------------------
 
@@ -210,6 +211,10 @@ class UpstreamEvents(Protocol):
 
     async def next_event(self) -> StreamData | StreamEnded | StreamBroke: ...
     async def aclose(self) -> None: ...
+
+    @property
+    def usage(self) -> Usage | None:
+        """The token usage the stream reported so far (None: none yet, or it never does)."""
 
 
 AttemptOutcome = AttemptSucceeded | AttemptFailed | AttemptStreaming

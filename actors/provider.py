@@ -36,7 +36,9 @@ class ProviderActor:
         self._headers = [(name.lower().encode(), value.encode()) for name, value in headers.items()]
 
     async def attempt(self, attempt: Attempt) -> AttemptOutcome:
-        return await run_attempt(self._client, attempt, self.timeouts, self._headers)
+        return await run_attempt(
+            self._client, attempt, self.timeouts, self._headers, ask_usage=self.config.stream_usage
+        )
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Hold the client until the system stops, then close its idle connections."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time as wall_time
 from datetime import time
+from functools import partial
 from pathlib import Path
 
 import attrs
@@ -23,6 +24,8 @@ from actors.telemetry.actor import TELEMETRY_FILE, Telemetry
 from actors.telemetry.snapshot import LiveState
 from actors.telemetry.stats_book import DAY
 from config.model import Config
+from config.prices import cost_of
+from protocols.usage import Usage
 
 RESPONSES_FILE = "responses.sqlite3"
 
@@ -53,6 +56,7 @@ class ActorSystem:
             retention=settings.retention_days * DAY,
             buffer=settings.buffer,
             daily_reset=config.daily_reset_utc or time(0, 0),
+            prices=partial(_cost, config),
         )
         await nursery.start(telemetry.run)  # today's sums are read back before any call
         router = Router(config)
@@ -84,3 +88,9 @@ class ActorSystem:
         telemetry.watch(system.stats.live)
         system.ready.set()
         return system
+
+
+def _cost(config: Config, provider: str | None, model: str | None, usage: Usage) -> float | None:
+    if provider is None or model is None:
+        return None
+    return cost_of(usage, config.price_for(provider, model))

@@ -54,6 +54,7 @@ from protocols.errors import (
 )
 from protocols.failures import FailureClass, UpstreamFailure
 from protocols.ratelimit_headers import WindowState
+from protocols.usage import Usage
 
 _RATE_LIMIT_FALLBACK_WAIT = 10.0
 _DEADLINE = UpstreamFailure(FailureClass.TIMEOUT, "the call's deadline ran out")
@@ -292,6 +293,10 @@ class Relay:
             self._pool.release(self._lease, self._model, failure, windows=self._windows)
             self._lease = None
         return event
+
+    @property
+    def usage(self) -> Usage | None:
+        return getattr(self._upstream, "usage", None)
 
     async def aclose(self) -> None:
         if self._lease is not None:  # the client left mid-stream: nothing is known of the key

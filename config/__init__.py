@@ -11,6 +11,7 @@ from config.model import (
     Credential,
     Limits,
     Loaded,
+    Price,
     ProviderConfig,
     RateLimits,
     ServerConfig,
@@ -18,6 +19,7 @@ from config.model import (
     Timeouts,
     VirtualModel,
 )
+from config.prices import cost_of
 
 __all__ = [
     "ANY_MODEL",
@@ -28,6 +30,7 @@ __all__ = [
     "Credential",
     "Limits",
     "Loaded",
+    "Price",
     "Problem",
     "ProviderConfig",
     "RateLimits",
@@ -35,6 +38,7 @@ __all__ = [
     "Target",
     "Timeouts",
     "VirtualModel",
+    "cost_of",
     "describe",
     "load",
     "load_text",

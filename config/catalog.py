@@ -22,6 +22,9 @@ class KnownProvider:
     priority: int
     # A local server: `<NAME>_BASE_URL` alone enables it, with no key.
     local: bool = False
+    # Ask streams for a usage chunk (`stream_options.include_usage`). Mistral sends usage in
+    # its last chunk unasked, and its strict schema is not known to take the option.
+    stream_usage: bool = True
 
 
 KNOWN_PROVIDERS: tuple[KnownProvider, ...] = (
@@ -29,7 +32,7 @@ KNOWN_PROVIDERS: tuple[KnownProvider, ...] = (
     KnownProvider("cerebras", "https://api.cerebras.ai/v1", 10),
     KnownProvider("gemini", "https://generativelanguage.googleapis.com/v1beta/openai", 20),
     KnownProvider("sambanova", "https://api.sambanova.ai/v1", 20),
-    KnownProvider("mistral", "https://api.mistral.ai/v1", 30),
+    KnownProvider("mistral", "https://api.mistral.ai/v1", 30, stream_usage=False),
     KnownProvider("nvidia", "https://integrate.api.nvidia.com/v1", 30),
     KnownProvider("openrouter", "https://openrouter.ai/api/v1", 40),
     KnownProvider("together", "https://api.together.xyz/v1", 50),

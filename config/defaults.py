@@ -79,6 +79,7 @@ def _enabled(reader: Reader, known: KnownProvider) -> ProviderConfig | None:
         keys=keys,
         models=(ANY_MODEL,),
         priority=known.priority,
+        stream_usage=known.stream_usage,
     )
 
 

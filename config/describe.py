@@ -12,6 +12,7 @@ from config.model import (
     HealthSettings,
     Limits,
     Loaded,
+    Price,
     ProviderConfig,
     Timeouts,
     VirtualModel,
@@ -86,7 +87,21 @@ def _provider(provider: ProviderConfig) -> list[str]:
         for name, models in rate_limits.quota_groups.items()
     )
     lines.extend(_cooldowns(provider))
+    if provider.prices:
+        prices = "; ".join(f"{model} {_price(price)}" for model, price in provider.prices.items())
+        lines.append(f"    prices (USD per 1M tokens): {prices}")
     return lines
+
+
+def _price(price: Price) -> str:
+    """`in 2.5, cached in 1.25, out 10, reasoning 12`: the parts priced, in a fixed order."""
+    parts = [f"in {price.input:g}"]
+    if price.cached_input is not None:
+        parts.append(f"cached in {price.cached_input:g}")
+    parts.append(f"out {price.output:g}")
+    if price.reasoning is not None:
+        parts.append(f"reasoning {price.reasoning:g}")
+    return ", ".join(parts)
 
 
 def _limits(limits: Limits) -> str:

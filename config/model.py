@@ -159,6 +159,17 @@ DAILY_RESET_UTC = time(0, 0)
 
 
 @attrs.frozen
+class Price:
+    """What a model's tokens cost, in USD per million (see `config.prices` for how a call's
+    cost is reckoned). None: not priced apart (cached input costs `input`, reasoning `output`)."""
+
+    input: float
+    output: float
+    cached_input: float | None = None
+    reasoning: float | None = None
+
+
+@attrs.frozen
 class ProviderConfig:
     name: str
     # A URL may carry a password or a token in its query: the repr masks both.
@@ -174,6 +185,8 @@ class ProviderConfig:
     rate_limits: RateLimits = attrs.field(factory=RateLimits)
     cooldowns: CooldownPolicy = attrs.field(factory=CooldownPolicy)
     daily_reset_utc: time | None = DAILY_RESET_UTC  # None: day windows only roll
+    prices: Mapping[str, Price] = attrs.field(factory=dict)  # by model; "*": any other
+    stream_usage: bool = True  # ask streams for their usage (stream_options.include_usage)
 
     @property
     def passes_any_model(self) -> bool:
@@ -185,6 +198,11 @@ class ProviderConfig:
 
     def serves(self, model: str) -> bool:
         return self.passes_any_model or model in self.models
+
+    def price_for(self, model: str) -> Price | None:
+        """`model`'s own price, else the provider's `"*"` one; None: not priced."""
+        price = self.prices.get(model)
+        return self.prices.get(ANY_MODEL) if price is None else price
 
 
 @attrs.frozen
@@ -234,6 +252,12 @@ class Config:
     def health_for(self, provider: str) -> HealthSettings:
         """`provider`'s probe settings: its own over the top-level ones, every field set."""
         return self.providers[provider].health.over(self.health).over(DEFAULT_HEALTH)
+
+    def price_for(self, provider: str, model: str) -> Price | None:
+        """The price of `model` as served by `provider` (the name it was asked for upstream);
+        None when the provider is unknown or prices neither the model nor `"*"`."""
+        found = self.providers.get(provider)
+        return None if found is None else found.price_for(model)
 
 
 @attrs.frozen

@@ -8,7 +8,8 @@ remains it is an error. Omitting `keys` means "discover them": `<NAME>_API_KEY`,
 A key from a variable is known by the variable's name (`ALPHA_KEY_2`), a literal one by its
 position (`alpha#1`); that alias is all a message ever shows of a key.
 
-Rate limits (`limits`, `model_limits`, `quota_groups`) are read by `config.limits`.
+Rate limits (`limits`, `model_limits`, `quota_groups`) are read by `config.limits`, `prices`
+by `config.prices`.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from config.model import (
     ProviderConfig,
     RateLimits,
 )
+from config.prices import read_prices
 from config.reader import Reader, child, kind
 
 FIELDS = (
@@ -48,6 +50,8 @@ FIELDS = (
     "health",
     "cooldowns",
     "daily_reset_utc",
+    "prices",
+    "stream_usage",
 )
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
@@ -125,12 +129,18 @@ def read_provider(
     cooldowns = read_cooldowns(reader, fields.get("cooldowns"), child(path, "cooldowns"), cooldowns)
     reset_path = child(path, "daily_reset_utc")
     daily_reset = read_daily_reset(reader, fields.get("daily_reset_utc"), reset_path, daily_reset)
+    prices = read_prices(reader, fields.get("prices"), child(path, "prices"), models)
+    stream_usage = fields.get("stream_usage", True)
+    if not isinstance(stream_usage, bool):
+        reader.fail(
+            child(path, "stream_usage"), f"expected true or false, got {kind(stream_usage)}"
+        )
 
     if len(reader.problems) > before:
         return None
     assert kind_ and base_url and keys and models and priority is not None and rotation
     assert headers is not None and limits is not None and health is not None
-    assert groups is not None and model_limits is not None
+    assert groups is not None and model_limits is not None and prices is not None
     return ProviderConfig(
         name=name,
         base_url=base_url,
@@ -145,6 +155,8 @@ def read_provider(
         rate_limits=RateLimits(limits=limits, model_limits=model_limits, quota_groups=groups),
         cooldowns=cooldowns,
         daily_reset_utc=daily_reset,
+        prices=prices,
+        stream_usage=stream_usage is not False,
     )
 
 

@@ -4,6 +4,11 @@ JSON, SSE or an OpenAI error envelope.
 No routing decisions here: the edge parses and validates (through `protocols/`), submits a
 `Call`, and encodes the answer. `create_handler` gives the HTTP server (`edge.wire`) one
 function that authenticates, finds the route and turns every `BatonError` into its envelope.
+
+Each request is named by `request.request_id` (the server sends it back as `x-request-id` and
+binds it to every log line of the request). With `--log-requests`, the call routes (`POST`
+chat completions and responses) are recorded by `edge.request_log`; without it they get no
+trail and nothing of it costs anything.
 """
 
 from __future__ import annotations
@@ -14,38 +19,48 @@ from functools import partial
 from typing import Any
 
 import trio
+from loguru import logger
 
 from actors.messages import Completed, Streaming
 from actors.system import ActorSystem
 from actors.telemetry.metrics import CONTENT_TYPE as METRICS_TYPE
 from actors.telemetry.record import CANCELLED, OK
-from edge import responses, responses_ws
+from edge import logs, request_log, responses, responses_ws
 from edge.auth import check_client
+from edge.call_log import log_call, log_failed_hops
 from edge.dashboard import dashboard_routes
 from edge.meter import CallMeter, MeteredStream, request_id_of
 from edge.replies import JSON, SSE_HEADERS, error_response, json_response
+from edge.request_log import CallTrail
 from edge.streaming import ChatStream
 from edge.wire import Reply, Request, StreamReply, TakeOver
 from protocols.chat import ChatRequest
 from protocols.errors import BatonError, MethodNotAllowed, ModelNotFound, NotFound
-from protocols.usage import usage_of_body
+from protocols.usage import usage_of_completion_body
 
 Answer = Reply | StreamReply | TakeOver
-Route = Callable[[Request], Awaitable[Answer]]
+Route = Callable[..., Awaitable[Answer]]  # (request) or, for a recorded call, (request, trail)
+RECORDED_PATHS = frozenset(
+    {"/v1/chat/completions", "/chat/completions", "/v1/responses", "/responses"}
+)
 
 
 def create_handler(system: ActorSystem) -> Callable[[Request], Awaitable[Answer]]:
     config = system.config
+    logs.register_secrets(logs.config_secrets(config))
     client_keys = tuple(key.encode() for key in config.server.api_keys)
+    recorder = request_log.active()
     started = int(time.time())
     telemetry = system.telemetry
+    if log_call not in telemetry.listeners:
+        telemetry.listeners.append(log_call)  # one log line per call, when its record is made
 
     async def health(request: Request) -> Answer:
         if not system.ready.is_set():
             return json_response({"status": "starting"}, 503)
         return json_response({"status": "ok"})
 
-    async def chat_completions(request: Request) -> Answer:
+    async def chat_completions(request: Request, trail: CallTrail | None = None) -> Answer:
         chat = ChatRequest.from_body(request.body)
         meter = CallMeter(
             telemetry, request_id_of(request), "chat", request.client, chat.model, chat.stream
@@ -56,12 +71,15 @@ def create_handler(system: ActorSystem) -> Callable[[Request], Awaitable[Answer]
         except BaseException:  # the client left, or the gateway is stopping
             meter.finish(499, CANCELLED, None)
             raise
+        log_failed_hops(outcome.provenance)
+        if trail is not None:
+            trail.attempts(outcome.provenance.hops)
         if isinstance(outcome, Streaming):
             headers = {**SSE_HEADERS, **outcome.provenance.headers()}
             body = MeteredStream(ChatStream(outcome), meter, outcome.provenance)
             return StreamReply(200, headers, body)
         if isinstance(outcome, Completed):
-            meter.finish(200, OK, outcome.provenance, usage=usage_of_body(outcome.body))
+            meter.finish(200, OK, outcome.provenance, usage=usage_of_completion_body(outcome.body))
             headers = {"content-type": JSON, **outcome.provenance.headers()}
             return Reply(200, headers, outcome.body)
         reply = error_response(outcome.error, outcome.provenance.headers())
@@ -128,13 +146,26 @@ def create_handler(system: ActorSystem) -> Callable[[Request], Awaitable[Answer]
             raise MethodNotAllowed(f"{request.method} is not allowed on {path}")
         return route
 
-    async def handle(request: Request) -> Answer:
+    async def answer(request: Request, trail: CallTrail | None) -> Answer:
         try:
             if request.path not in keyless:
                 request.client = check_client(request.headers, client_keys)
-            return await find(request)(request)
+            route = find(request)
+            if trail is not None:
+                return await route(request, trail)
+            return await route(request)
         except BatonError as error:
             return error_response(error)
+
+    async def handle(request: Request) -> Answer:
+        logger.debug("{} {}", request.method, request.target or request.path)
+        trail = None
+        if recorder is not None and request.method == "POST" and request.path in RECORDED_PATHS:
+            trail = recorder.begin(request)
+        reply = await answer(request, trail)
+        if not isinstance(reply, TakeOver):
+            logger.debug("{} {} -> {}", request.method, request.path, reply.status)
+        return reply if trail is None else trail.reply(reply)
 
     return handle
 

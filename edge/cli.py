@@ -1,4 +1,4 @@
-"""The `baton` command: serve, check, demo."""
+"""The `baton` command: serve, check, demo, stats."""
 
 from __future__ import annotations
 
@@ -43,6 +43,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--workers", type=int, default=1, help="processes sharing the port")
     serve.add_argument("--log-level", default="INFO")
+    serve.add_argument(
+        "--log-json", action="store_true", help="one JSON object per log line (on stderr)"
+    )
+    serve.add_argument(
+        "--log-requests",
+        type=Path,
+        metavar="DIR",
+        help="write each call's request, attempts and reply (or stream) to DIR/<date>/<id>/, "
+        "secrets redacted (for debugging)",
+    )
 
     check = commands.add_parser("check", help="validate a config and show what it resolves to")
     check.add_argument("--config", type=Path)
@@ -53,6 +63,12 @@ def _parser() -> argparse.ArgumentParser:
         "--once", action="store_true", help="show the failover walk-through, then exit"
     )
     demo.add_argument("--log-level", default="WARNING")
+    demo.add_argument("--log-json", action="store_true", help="one JSON object per log line")
+
+    stats = commands.add_parser("stats", help="what a running gateway is doing (its /stats)")
+    stats.add_argument("--url", default="http://127.0.0.1:8080", help="the gateway")
+    stats.add_argument("--key", help="a client key (default: $BATON_API_KEY, else $PROXY_API_KEY)")
+    stats.add_argument("--json", action="store_true", help="print the raw /stats JSON")
     return parser
 
 
@@ -60,10 +76,14 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "check":
         return _check(args)
+    if args.command == "stats":
+        from edge.stats_command import key_from_environment, run_stats
+
+        return run_stats(args.url, args.key or key_from_environment(), args.json)
     if args.command == "demo":
         from edge.demo import run_demo
 
-        logs.configure(args.log_level)
+        logs.configure(args.log_level, json=args.log_json)
         return trio.run(run_demo, args.port, args.once)
     return _serve(args)
 
@@ -88,10 +108,11 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    logs.configure(args.log_level)
+    logs.configure(args.log_level, json=args.log_json)
     loaded = _load(args.config)
     if loaded is None:
         return 1
+    logs.register_secrets(logs.config_secrets(loaded.config))
     for warning in loaded.warnings:
         logger.warning(warning)
     if loaded.config.server.open:
@@ -108,7 +129,7 @@ def _serve(args: argparse.Namespace) -> int:
         from edge.workers import run_workers
 
         return run_workers(args, data_dir)
-    trio.run(_serve_until_signal, loaded.config, args.host, args.port, data_dir)
+    trio.run(_serve_until_signal, loaded.config, args.host, args.port, data_dir, args.log_requests)
     return 0
 
 
@@ -124,13 +145,18 @@ def _raise_open_file_limit() -> None:
 
 
 async def _serve_until_signal(
-    config: baton_config.Config, host: str, port: int, data_dir: Path
+    config: baton_config.Config,
+    host: str,
+    port: int,
+    data_dir: Path,
+    request_dir: Path | None = None,
 ) -> None:
+    from edge.request_log import recording
     from edge.server import serve
 
     stop = trio.Event()
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async with trio.open_nursery() as nursery:
+        async with recording(request_dir), trio.open_nursery() as nursery:
             binds = await nursery.start(
                 lambda task_status: serve(
                     config,

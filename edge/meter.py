@@ -9,7 +9,6 @@ the gateway stopped it: cut).
 
 from __future__ import annotations
 
-import secrets
 import time
 from typing import Any
 
@@ -20,13 +19,9 @@ from edge.wire import Request
 from protocols.usage import Usage
 
 
-def new_request_id() -> str:
-    return "req_" + secrets.token_hex(12)
-
-
 def request_id_of(request: Request) -> str:
-    """The id this call is known by in records and logs."""
-    return new_request_id()
+    """The id this call is known by in records and logs (and the reply's `x-request-id`)."""
+    return request.request_id
 
 
 class CallMeter:

@@ -11,18 +11,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from functools import partial
 from typing import Any
 
 import attrs
 import trio
 from loguru import logger
 
-from actors.messages import Call, Completed, Failed, Streaming, StreamStarted
+from actors.messages import Call, Completed, Failed, Provenance, Streaming, StreamStarted
 from actors.store import StoredResponse
 from actors.system import ActorSystem
 from actors.telemetry.record import CANCELLED, OK
+from edge.call_log import log_failed_hops
 from edge.meter import CallMeter, MeteredStream, request_id_of
 from edge.replies import SSE_HEADERS, error_response, json_response
+from edge.request_log import CallTrail
 from edge.responses_stream import ResponsesStream
 from edge.wire import Reply, Request, StreamReply, TakeOver
 from protocols import jsoncodec
@@ -45,7 +48,7 @@ def create_route(system: ActorSystem) -> Callable[[Request], Awaitable[Answer]]:
     """`POST /v1/responses`: JSON, or SSE with keep-alives while the upstream is slow."""
     config = system.config
 
-    async def create_response(request: Request) -> Answer:
+    async def create_response(request: Request, trail: CallTrail | None = None) -> Answer:
         payload = parse_json_object(request.body)
         prepared = await prepare(system, payload, size=len(request.body))
         chat, save = prepared.chat, prepared.save
@@ -67,6 +70,7 @@ def create_route(system: ActorSystem) -> Callable[[Request], Awaitable[Answer]]:
                 meter.finish(499, CANCELLED, None)
                 raise
             assert not isinstance(outcome, Streaming), outcome
+            _walked(outcome.provenance, trail)
             return _complete(outcome, payload, ids, created_at, save, meter)
         call, receive = submit(system, prepared)
         stream = ResponseStream(payload, ids, created_at)
@@ -81,6 +85,7 @@ def create_route(system: ActorSystem) -> Callable[[Request], Awaitable[Answer]]:
             raise
         if isinstance(first, Failed):  # nothing sent yet: a plain HTTP error says it best
             receive.close()
+            _walked(first.provenance, trail)
             reply = error_response(first.error, first.provenance.headers())
             meter.failed(reply.status, first.error.code, first.provenance)
             return reply
@@ -88,11 +93,24 @@ def create_route(system: ActorSystem) -> Callable[[Request], Awaitable[Answer]]:
         if isinstance(first, StreamStarted):
             headers.update(first.provenance.headers())
         body_stream = ResponsesStream(
-            call, receive, stream, first=first, keepalive=config.timeouts.keepalive, on_final=save
+            call,
+            receive,
+            stream,
+            first=first,
+            keepalive=config.timeouts.keepalive,
+            on_final=save,
+            on_provenance=partial(_walked, trail=trail),
         )
         return StreamReply(200, headers, MeteredStream(body_stream, meter, None))
 
     return create_response
+
+
+def _walked(provenance: Provenance, trail: CallTrail | None) -> None:
+    """The walk is over (served, committed or failed): log and record how it went."""
+    log_failed_hops(provenance)
+    if trail is not None:
+        trail.attempts(provenance.hops)
 
 
 @attrs.frozen

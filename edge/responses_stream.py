@@ -8,7 +8,8 @@ not SSE comments. An upstream failure, before or after output started, ends the 
 `response.failed` carrying the error code; never a silent end.
 
 Like `ChatStream`, an async iterator whose `aclose` cancels the call, and `on_final` receives
-the final Response (to store it) however the stream ended.
+the final Response (to store it) however the stream ended; `on_provenance`, if given, who
+served the call (or how it failed) once the walk says (the request log's `attempts.json`).
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ class ResponsesStream:
         first: object | None,
         keepalive: float,
         on_final: Callable[[dict[str, Any]], None],
+        on_provenance: Callable[[Provenance], None] | None = None,
     ) -> None:
         self._call = call
         self._events = events
@@ -71,6 +73,7 @@ class ResponsesStream:
         self._pending = first  # the walk's first event, if the edge already read it
         self._keepalive = keepalive
         self._on_final = on_final
+        self._on_provenance = on_provenance  # told who served (or failed) the call, once known
         self._decoder = sse.SSEDecoder()
         self._opened = False
         self._done = False
@@ -133,6 +136,8 @@ class ResponsesStream:
         return None
 
     def _translate(self, event: object) -> list[dict[str, Any]]:
+        if self._on_provenance is not None and isinstance(event, (StreamStarted, Failed)):
+            self._on_provenance(event.provenance)
         if isinstance(event, StreamStarted):
             self._native = event.native
             self.provenance = event.provenance

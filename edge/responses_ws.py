@@ -22,10 +22,12 @@ from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_server_st
 from actors.store import StoredResponse
 from actors.system import ActorSystem
 from actors.telemetry.record import CANCELLED
-from edge.meter import CallMeter, new_request_id
+from edge.call_log import log_failed_hops
+from edge.meter import CallMeter
 from edge.responses import prepare, submit
 from edge.responses_stream import ResponsesStream
 from edge.wire import Request
+from edge.wire.request_id import fresh_request_id
 from protocols import jsoncodec
 from protocols.errors import BadRequest, BatonError
 from protocols.responses import IdFactory, ResponseStream
@@ -40,21 +42,28 @@ async def serve(system: ActorSystem, request: Request, stream: trio.abc.Stream) 
         handshake = await wrap_server_stream(nursery, stream, max_message_size=_MAX_MESSAGE)
         socket = await handshake.accept()
         try:
-            await _converse(system, socket, request.client)
+            await _converse(system, socket, request.request_id, request.client)
         except ConnectionClosed:
             pass
         finally:
             nursery.cancel_scope.cancel()
 
 
-async def _converse(system: ActorSystem, socket: WebSocketConnection, client: str | None) -> None:
+async def _converse(
+    system: ActorSystem, socket: WebSocketConnection, connection_id: str, client: str | None
+) -> None:
     sequence = 0
     recent: dict[str, StoredResponse] = {}
     waiting: list[str | bytes] = []  # a message that arrived while a turn was running
     while True:
         message = waiting.pop() if waiting else await socket.get_message()
         try:
-            await _turn(system, socket, message, recent, waiting, client)
+            # each message is a call of its own: its own request id, on every log line and
+            # in its call record
+            turn_id = fresh_request_id()
+            with logger.contextualize(request_id=turn_id):
+                logger.debug("websocket message {} of connection {}", sequence, connection_id)
+                await _turn(system, socket, message, recent, waiting, client, turn_id)
         except BatonError as error:
             await socket.send_message(
                 jsoncodec.dumps(
@@ -77,6 +86,7 @@ async def _turn(
     recent: dict[str, StoredResponse],
     waiting: list[str | bytes],
     client: str | None,
+    request_id: str,
 ) -> None:
     """Serve one message while watching the socket: a close cancels the turn (and its call)."""
     async with trio.open_nursery() as nursery:
@@ -90,7 +100,7 @@ async def _turn(
         nursery.start_soon(watch)
         refused: BatonError | None = None
         try:
-            await _serve_one(system, socket, message, recent, client)
+            await _serve_one(system, socket, message, recent, client, request_id)
         except BatonError as error:  # raised outside the nursery, not as a group
             refused = error
         nursery.cancel_scope.cancel()
@@ -106,6 +116,7 @@ async def _serve_one(
     message: str | bytes,
     recent: dict[str, StoredResponse],
     client: str | None,
+    request_id: str,
 ) -> None:
     payload = _create_message(message)
     prepared = await prepare(system, payload, recent, size=len(message))
@@ -124,7 +135,7 @@ async def _serve_one(
             await socket.send_message(jsoncodec.dumps(event).decode())
         return
     meter = CallMeter(
-        system.telemetry, new_request_id(), "responses-ws", client, prepared.chat.model, True
+        system.telemetry, request_id, "responses-ws", client, prepared.chat.model, True
     )
     call, receive = submit(system, prepared)
     relay = ResponsesStream(
@@ -134,6 +145,7 @@ async def _serve_one(
         first=None,
         keepalive=system.config.timeouts.keepalive,
         on_final=remember,
+        on_provenance=log_failed_hops,
     )
     outcome = CANCELLED
     try:

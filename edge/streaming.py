@@ -10,6 +10,7 @@ from actors.messages import StreamData, StreamEnded, Streaming
 from protocols import jsoncodec, sse
 from protocols.errors import error_envelope
 from protocols.failures import FailureClass, UpstreamFailure
+from protocols.usage import Usage
 
 _ERROR_TYPES = {
     FailureClass.RATE_LIMIT: "rate_limit_error",
@@ -71,6 +72,10 @@ class ChatStream:
             "shutting_down",
         )
         return sse.encode_data(jsoncodec.dumps(envelope))
+
+    @property
+    def usage(self) -> Usage | None:
+        return self._relay.usage
 
     async def aclose(self) -> None:
         self._done = True

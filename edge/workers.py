@@ -16,12 +16,14 @@ from functools import partial
 from multiprocessing.connection import wait
 from multiprocessing.synchronize import Event
 from pathlib import Path
+from typing import Any
 
 import trio
 from loguru import logger
 
 import config as baton_config
 from edge import logs
+from edge.request_log import recording
 from edge.server import serve
 from edge.wire import bind_sockets
 
@@ -35,7 +37,7 @@ def run_workers(args: argparse.Namespace, data_dir: Path) -> int:
         context.Process(
             target=_worker,
             name=f"baton-worker-{index}",
-            args=(args.config, args.log_level, sockets, stop, data_dir),
+            args=(args.config, _log_options(args), sockets, stop, data_dir, args.log_requests),
         )
         for index in range(args.workers)
     ]
@@ -58,24 +60,37 @@ def run_workers(args: argparse.Namespace, data_dir: Path) -> int:
     return max((worker.exitcode or 0 for worker in workers), default=0)
 
 
+def _log_options(args: argparse.Namespace) -> logs.LogOptions:
+    return logs.LogOptions(level=args.log_level, json=getattr(args, "log_json", False))
+
+
 def _worker(
     config_path: Path | None,
-    log_level: str,
+    log_options: logs.LogOptions,
     sockets: list[socket.socket],
     stop: Event,
     data_dir: Path,
+    request_dir: Path | None = None,
 ) -> None:
-    logs.configure(log_level)
+    logs.configure_with(log_options)
     loaded = baton_config.load(config_path)
     trio.run(
         partial(
-            serve,
+            _serve_recorded,
             loaded.config,
             sockets=sockets,
             data_dir=data_dir,
             shutdown_trigger=partial(_wait_for, stop),
+            request_dir=request_dir,
         )
     )
+
+
+async def _serve_recorded(
+    config: baton_config.Config, *, request_dir: Path | None, **options: Any
+) -> None:
+    async with recording(request_dir):
+        await serve(config, **options)
 
 
 async def _wait_for(stop: Event) -> None:

@@ -18,6 +18,7 @@ import attrs
 from protocols import jsoncodec
 from protocols.errors import BadRequest
 from protocols.failures import FailureClass, UpstreamFailure, classify_error_object
+from protocols.stream_usage import ask_for_usage
 
 _CONTENT_FIELDS = ("content", "reasoning_content", "reasoning", "refusal")
 
@@ -82,11 +83,15 @@ class ChatRequest:
             payload=payload, model=model, stream=stream, include_usage=include_usage, size=size
         )
 
-    def body_for(self, model: str) -> bytes:
-        """The upstream request body: the client's fields, with `model` set to the candidate's."""
+    def body_for(self, model: str, *, ask_usage: bool = False) -> bytes:
+        """The upstream request body: the client's fields, with `model` set to the candidate's;
+        `ask_usage`: a stream asks for its usage chunk even if the client did not."""
+        payload = self.payload
+        if ask_usage and self.stream and not self.include_usage:
+            payload, _ = ask_for_usage(payload)
         if model == self.model:
-            return jsoncodec.dumps(self.payload)
-        return jsoncodec.dumps({**self.payload, "model": model})
+            return jsoncodec.dumps(payload)
+        return jsoncodec.dumps({**payload, "model": model})
 
 
 def parse_json_object(body: bytes) -> dict[str, Any]:

@@ -21,16 +21,23 @@ from protocols import sse
 from protocols.chat import inspect_chunk
 from protocols.failures import FailureClass, UpstreamFailure, UpstreamFault
 from protocols.stream_gate import StreamGate
+from protocols.stream_usage import UsageTap
 
 
 @attrs.define
 class ChatStreamGate(StreamGate):
     finished: bool = False  # some choice carried a finish reason
+    usage: UsageTap | None = None  # reads (and, unless the client asked, strips) usage chunks
 
     def _done_marker(self) -> None:
         self.done = True
 
     def _take(self, data: str) -> bytes:
+        if self.usage is not None:
+            tapped = self.usage.take(data)
+            if tapped is None:
+                return b""
+            data = tapped if isinstance(tapped, str) else tapped.decode()
         try:
             info = inspect_chunk(data)
         except ValueError as exc:

@@ -123,22 +123,34 @@ class Metrics:
         )
         if live is not None:
             registry.register(_LiveCollector(live))
+        # labels() validates and locks on every call; a labelled child, once made, is reused
+        self._children: dict[tuple[object, ...], Any] = {}
+
+    def _child(self, metric: Counter | Histogram, *labels: str) -> Any:
+        key = (metric, *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
     def observe(self, record: CallRecord) -> None:
+        child = self._child
         provider = record.provider or "none"
-        self.calls.labels(record.endpoint, record.model, provider, record.outcome).inc()
-        self.call_seconds.labels(record.endpoint, record.outcome).observe(record.duration)
+        # a client may ask for any name: one it made up must not become a label of its own
+        model = "unknown" if record.error == "model_not_found" else record.model
+        child(self.calls, record.endpoint, model, provider, record.outcome).inc()
+        child(self.call_seconds, record.endpoint, record.outcome).observe(record.duration)
         if record.stream and record.ttft is not None and record.provider is not None:
-            self.ttft_seconds.labels(provider).observe(record.ttft)
+            child(self.ttft_seconds, provider).observe(record.ttft)
         for hop in record.hops:
             if not hop.attempted:
-                self.skips.labels(hop.provider, hop.mark).inc()
+                child(self.skips, hop.provider, hop.mark).inc()
                 continue
-            self.attempts.labels(hop.provider, hop.key, hop.failure or "ok").inc()
+            child(self.attempts, hop.provider, hop.key, hop.failure or "ok").inc()
             if hop.failure is None and hop.latency is not None:
-                self.attempt_seconds.labels(hop.provider).observe(hop.latency)
+                child(self.attempt_seconds, hop.provider).observe(hop.latency)
         if record.failovers and record.provider is not None:
-            self.failovers.labels(record.model).inc()
+            child(self.failovers, record.model).inc()
         usage = record.usage
         for kind, count in (
             ("input", usage.input),
@@ -147,9 +159,9 @@ class Metrics:
             ("cached", usage.cached),
         ):
             if count:
-                self.tokens.labels(provider, kind).inc(count)
+                child(self.tokens, provider, kind).inc(count)
         if record.cost:
-            self.cost.labels(provider).inc(record.cost)
+            child(self.cost, provider).inc(record.cost)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -272,9 +272,14 @@ class Connection:
     # -- serving -------------------------------------------------------------------------------
 
     async def _serve(self, request: Request) -> bool:
-        """Answer one request; True to keep the connection for the next one."""
-        if request.upgrade:
-            return await self._take_over(request)
+        """Answer one request; True to keep the connection for the next one. Every log line
+        written meanwhile, the reply's streamed body included, carries its request id."""
+        with logger.contextualize(request_id=request.request_id):
+            if request.upgrade:
+                return await self._take_over(request)
+            return await self._answer(request)
+
+    async def _answer(self, request: Request) -> bool:
         keep = False
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._watch, nursery.cancel_scope)
@@ -303,7 +308,9 @@ class Connection:
     async def _write(self, request: Request, reply: Reply | object, keep: bool) -> None:
         if not isinstance(reply, Reply):  # a TakeOver for a request that did not ask for one
             raise TypeError(f"cannot answer {request!r} with {reply!r}")
-        data = head(reply.status, reply.headers, len(reply.body), keep)
+        data = head(
+            reply.status, reply.headers, len(reply.body), keep, request_id=request.request_id
+        )
         if request.method != "HEAD":
             data += reply.body
         with trio.move_on_after(WRITE_TIMEOUT) as stuck:
@@ -323,7 +330,14 @@ class Connection:
                     writing.cancel()
                 writing.deadline = trio.current_time() + WRITE_TIMEOUT
                 await send(
-                    head(reply.status, reply.headers, None, keep and chunked, chunked=chunked)
+                    head(
+                        reply.status,
+                        reply.headers,
+                        None,
+                        keep and chunked,
+                        chunked=chunked,
+                        request_id=request.request_id,
+                    )
                 )
                 if request.method == "HEAD":
                     return keep and chunked

@@ -16,10 +16,14 @@ from urllib.parse import parse_qsl
 import attrs
 import trio
 
+from edge.wire.request_id import request_id_for
+
 
 class Request:
     """One parsed request. `headers` maps lower-case names to values (repeats joined by ", ");
-    `path` is percent-decoded, `target` is what the client sent."""
+    `path` is percent-decoded, `target` is what the client sent. `request_id` names it in
+    logs and in the reply's `x-request-id`: the client's own when valid, else a fresh one
+    (see `edge.wire.request_id`)."""
 
     __slots__ = (
         "_args",
@@ -31,6 +35,7 @@ class Request:
         "method",
         "path",
         "query",
+        "request_id",
         "target",
         "upgrade",
     )
@@ -46,6 +51,7 @@ class Request:
         keep_alive: bool = True,
         upgrade: bool = False,
         target: str = "",
+        request_id: str | None = None,
     ) -> None:
         self.method = method
         self.path = path
@@ -57,6 +63,8 @@ class Request:
         self.upgrade = upgrade
         self.target = target  # the request target as sent (path not decoded, query included)
         self._args: dict[str, str] | None = None
+        # what names this request in logs, request logs and the reply's `x-request-id`
+        self.request_id = request_id or request_id_for(headers)
         self.client: str | None = None  # the client key's id (`client#1`), once authenticated
 
     @property
@@ -70,7 +78,7 @@ class Request:
         return self._args
 
     def __repr__(self) -> str:  # never the headers or body: they carry keys and prompts
-        return f"Request({self.method} {self.path})"
+        return f"Request({self.method} {self.path} {self.request_id})"
 
 
 @attrs.frozen

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from email.utils import formatdate
 from http import HTTPStatus
 
+from edge.wire.request_id import fresh_request_id
 from protocols.errors import BatonError
 
 _STATUS_LINES = {
@@ -36,9 +37,13 @@ def head(
     keep_alive: bool,
     *,
     chunked: bool = False,
+    request_id: str | None = None,
 ) -> bytes:
-    """The status line and headers. `length` None: the body's length is not known."""
+    """The status line and headers. `length` None: the body's length is not known.
+    `request_id` (already validated: see `edge.wire.request_id`) goes out as `x-request-id`."""
     lines = [_STATUS_LINES.get(status) or f"HTTP/1.1 {status} Unknown\r\n", _date()]
+    if request_id is not None:
+        lines.append(f"x-request-id: {request_id}\r\n")
     for name, value in headers.items():
         if "\n" in value or "\r" in value:
             raise ValueError(f"header {name!r} carries a line break")
@@ -64,4 +69,6 @@ def last_chunk() -> bytes:
 def refusal(error: BatonError) -> bytes:
     """A whole reply refusing a request the connection cannot serve, closing the connection."""
     body = error.body()
-    return head(error.status, {"content-type": "application/json"}, len(body), False) + body
+    headers = {"content-type": "application/json"}
+    request_id = fresh_request_id()
+    return head(error.status, headers, len(body), False, request_id=request_id) + body

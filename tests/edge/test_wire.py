@@ -5,6 +5,7 @@ Every test runs the real server on 127.0.0.1:0 and speaks to it with exact bytes
 
 from __future__ import annotations
 
+import re
 import time
 from email.utils import parsedate_to_datetime
 
@@ -46,6 +47,7 @@ async def test_get_reply_is_exact() -> None:
             )
             reply = await client.reply()
     date = reply.headers.pop("date")
+    assert re.fullmatch(r"req_[0-9a-f]{24}", reply.headers.pop("x-request-id"))
     assert reply.raw.startswith(b"HTTP/1.1 200 OK\r\n")
     assert reply.headers == {
         "content-type": "text/plain",

@@ -33,6 +33,7 @@ async def test_stream_reply_is_chunked_exactly() -> None:
     )  # the empty piece is not written: it would end the body
     date = reply.headers.pop("date")
     assert date.endswith(" GMT")
+    assert reply.headers.pop("x-request-id").startswith("req_")
     assert reply.headers == {**SSE, "transfer-encoding": "chunked"}
     assert reply.chunks == [b"data: 1\n\n", b"x" * 300]
     assert after.body == b"alive"
