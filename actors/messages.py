@@ -73,6 +73,7 @@ class Call:
     scope: trio.CancelScope = attrs.field(factory=trio.CancelScope, repr=False)
     # A Responses call: the request as a provider of kind openai-responses gets it, untranslated
     native: dict[str, Any] | None = attrs.field(default=None, repr=False)
+    request_id: str | None = None  # what the walk's log lines carry
 
 
 @attrs.frozen

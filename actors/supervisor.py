@@ -14,6 +14,7 @@ from typing import Any
 
 import attrs
 import trio
+from loguru import logger
 
 from actors.credentials import CredentialPool
 from actors.health_book import HealthBook
@@ -59,7 +60,7 @@ class Supervisor:
         # The walk answers by the deadline itself; this backstop ends it even if nobody ever
         # reads its reply (an edge that was cancelled before it could).
         call.scope.deadline = min(call.scope.deadline, call.deadline + _BACKSTOP_GRACE)
-        with call.scope, call.reply:
+        with call.scope, call.reply, logger.contextualize(request_id=call.request_id):
             try:
                 outcome = await self.call(call.request, call.deadline, call.native)
                 if not isinstance(outcome, Streaming):

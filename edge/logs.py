@@ -9,9 +9,9 @@ credential-shaped text (`Authorization: Bearer ...`, `x-api-key: ...`, `?key=...
 
 A record carries `request_id` in its extras while a request is handled (the HTTP server binds
 it with `logger.contextualize` around the handler and the writing of its reply, a streamed
-body included); both formats show it. One limit: a walk started with `Supervisor.submit` (the
-Responses SSE and WebSocket streams) runs in a task of the supervisor's, so what the actors log
-during it lacks the id; what the edge logs of it (failed attempts, the per-call line) has it.
+body included); both formats show it. A walk started with `Supervisor.submit` (the Responses
+SSE and WebSocket streams) runs in a task of the supervisor's, which binds the `Call`'s own
+`request_id` around it.
 
 `--log-json` writes one JSON object per line: `time` (ISO 8601, UTC), `level`, `message`,
 `logger`, `request_id` when bound, then every other extra field (`edge.call_log` puts a

@@ -72,7 +72,7 @@ def create_route(system: ActorSystem) -> Callable[[Request], Awaitable[Answer]]:
             assert not isinstance(outcome, Streaming), outcome
             _walked(outcome.provenance, trail)
             return _complete(outcome, payload, ids, created_at, save, meter)
-        call, receive = submit(system, prepared)
+        call, receive = submit(system, prepared, meter.request_id)
         stream = ResponseStream(payload, ids, created_at)
         first: object | None = None
         try:
@@ -227,11 +227,11 @@ async def prepare(
 
 
 def submit(
-    system: ActorSystem, prepared: Prepared
+    system: ActorSystem, prepared: Prepared, request_id: str | None = None
 ) -> tuple[Call, trio.MemoryReceiveChannel[object]]:
     send, receive = trio.open_memory_channel[object](16)
     deadline = trio.current_time() + system.config.timeouts.total
-    call = Call(prepared.chat, deadline, send, native=prepared.native)
+    call = Call(prepared.chat, deadline, send, native=prepared.native, request_id=request_id)
     system.supervisor.submit(call)
     return call, receive
 

@@ -137,7 +137,7 @@ async def _serve_one(
     meter = CallMeter(
         system.telemetry, request_id, "responses-ws", client, prepared.chat.model, True
     )
-    call, receive = submit(system, prepared)
+    call, receive = submit(system, prepared, request_id)
     relay = ResponsesStream(
         call,
         receive,

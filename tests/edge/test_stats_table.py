@@ -69,7 +69,7 @@ def test_keys_table() -> None:
         "in flight": "1",
         "ok": "18 of 20",
         "cooling": "model m-large 12.5s (rate_limit x2)",
-        "windows left/limit": "rpm 48/60",
+        "windows left/limit": "rpm 48/60, upstream requests 3/1,000",
         "calls today": "18",
         "tokens in/out": "500/900",
         "cost today": "$0.0020",
