@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from functools import partial
+from typing import Any
 
 import trio
 from loguru import logger
@@ -27,6 +28,7 @@ from actors.telemetry.record import CANCELLED, OK
 from edge import logs, request_log, responses, responses_ws
 from edge.auth import check_client
 from edge.call_log import log_call, log_failed_hops
+from edge.dashboard import dashboard_routes
 from edge.meter import CallMeter, MeteredStream, request_id_of
 from edge.replies import JSON, SSE_HEADERS, error_response, json_response
 from edge.request_log import CallTrail
@@ -107,6 +109,13 @@ def create_handler(system: ActorSystem) -> Callable[[Request], Awaitable[Answer]
 
     create_response = responses.create_route(system)
     stored = responses.stored_routes(system)
+
+    def snapshot() -> dict[str, Any]:  # what /stats serves, pushed to the dashboard
+        assert system.stats is not None
+        return system.stats.snapshot()
+
+    dashboard = dashboard_routes(snapshot, client_keys)  # keyless: the feed checks in-band
+    keyless = {"/health", *dashboard}
     exact: dict[str, dict[str, Route]] = {
         "/health": {"GET": health},
         "/v1/chat/completions": {"POST": chat_completions},
@@ -117,6 +126,7 @@ def create_handler(system: ActorSystem) -> Callable[[Request], Awaitable[Answer]
         "/stats": {"GET": stats},
         "/metrics": {"GET": metrics},
         "/models": {"GET": list_models},
+        **dashboard,
     }
 
     def find(request: Request) -> Route:
@@ -138,7 +148,7 @@ def create_handler(system: ActorSystem) -> Callable[[Request], Awaitable[Answer]
 
     async def answer(request: Request, trail: CallTrail | None) -> Answer:
         try:
-            if request.path != "/health":
+            if request.path not in keyless:
                 request.client = check_client(request.headers, client_keys)
             route = find(request)
             if trail is not None:
