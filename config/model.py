@@ -88,6 +88,12 @@ class Limits:
             tpd=base.tpd if self.tpd is None else self.tpd,
         )
 
+    def share(self, parts: int) -> Limits:
+        """One of `parts` equal shares, rounded down but never below 1 (`--workers N`)."""
+        return Limits(
+            *(None if value is None else max(1, value // parts) for value in attrs.astuple(self))
+        )
+
 
 PROBE_KINDS = ("models", "completion")  # GET /models, or a 1-token chat completion
 CHAIN_ORDERS = ("priority", "listed", "latency")
@@ -248,6 +254,24 @@ class Config:
     health: HealthSettings = DEFAULT_HEALTH  # the top-level `health:`
     telemetry: TelemetrySettings = TelemetrySettings()
     daily_reset_utc: time | None = None  # the top-level one: when "today" starts in /stats
+
+    def shared_by(self, workers: int) -> Config:
+        """The config one of `workers` processes serves with: each holds an equal share of
+        every configured rate limit, so together they keep within it (they share no state)."""
+        if workers <= 1:
+            return self
+        providers = {}
+        for name, provider in self.providers.items():
+            limits = provider.rate_limits
+            shared = attrs.evolve(
+                limits,
+                limits=limits.limits.share(workers),
+                model_limits={
+                    model: value.share(workers) for model, value in limits.model_limits.items()
+                },
+            )
+            providers[name] = attrs.evolve(provider, rate_limits=shared)
+        return attrs.evolve(self, providers=providers)
 
     def health_for(self, provider: str) -> HealthSettings:
         """`provider`'s probe settings: its own over the top-level ones, every field set."""

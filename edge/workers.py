@@ -3,7 +3,8 @@
 The parent binds the listening socket once and starts N spawned children that inherit it, as
 Hypercorn's own multi-worker mode does; the kernel spreads connections over the processes.
 Each worker runs its own actor system, so without a shared store each holds its own cooldowns
-and key leases. SIGINT/SIGTERM to the parent ask every worker to finish its open calls.
+and key leases, and an equal share of every configured rate limit (`Config.shared_by`).
+SIGINT/SIGTERM to the parent ask every worker to finish its open calls.
 """
 
 from __future__ import annotations
@@ -37,7 +38,15 @@ def run_workers(args: argparse.Namespace, data_dir: Path) -> int:
         context.Process(
             target=_worker,
             name=f"baton-worker-{index}",
-            args=(args.config, _log_options(args), sockets, stop, data_dir, args.log_requests),
+            args=(
+                args.config,
+                _log_options(args),
+                sockets,
+                stop,
+                data_dir,
+                args.log_requests,
+                args.workers,
+            ),
         )
         for index in range(args.workers)
     ]
@@ -71,13 +80,14 @@ def _worker(
     stop: Event,
     data_dir: Path,
     request_dir: Path | None = None,
+    workers: int = 1,
 ) -> None:
     logs.configure_with(log_options)
     loaded = baton_config.load(config_path)
     trio.run(
         partial(
             _serve_recorded,
-            loaded.config,
+            loaded.config.shared_by(workers),
             sockets=sockets,
             data_dir=data_dir,
             shutdown_trigger=partial(_wait_for, stop),

@@ -164,3 +164,22 @@ def test_describe_says_nothing_of_limits_when_none_are_set() -> None:
 def test_limits_over_fills_only_unset_fields() -> None:
     assert Limits(rpm=1).over(Limits(rpm=9, tpd=7)) == Limits(rpm=1, tpd=7)
     assert Limits().over(Limits()) == Limits()
+
+
+def test_workers_each_hold_an_equal_share_of_every_limit() -> None:
+    loaded = load_text(
+        """
+providers:
+  alpha:
+    base_url: http://127.0.0.1:9/v1
+    keys: [k]
+    models: [m, n]
+    limits: {rpm: 60, tpd: 100001}
+    model_limits: {n: {rpd: 3}}
+""",
+        env={},
+    )
+    shared = loaded.config.shared_by(4).providers["alpha"].rate_limits
+    assert shared.limits == Limits(rpm=15, tpd=25000)
+    assert shared.model_limits["n"] == Limits(rpd=1)  # never below one
+    assert loaded.config.shared_by(1) is loaded.config
