@@ -45,6 +45,7 @@ class Timeouts:
 class ServerConfig:
     api_keys: tuple[str, ...] = attrs.field(default=(), repr=lambda keys: f"<{len(keys)} keys>")
     max_body_bytes: int = 20 * 1024 * 1024
+    shutdown_grace: float = 10.0  # seconds calls and streams in flight get to finish on stop
 
     @property
     def open(self) -> bool:

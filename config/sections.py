@@ -15,7 +15,7 @@ from config.health import read_order
 from config.model import ProviderConfig, ServerConfig, Target, Timeouts, VirtualModel
 from config.reader import Reader, child, kind, shown
 
-SERVER_FIELDS = ("api_keys", "max_body_bytes")
+SERVER_FIELDS = ("api_keys", "max_body_bytes", "shutdown_grace")
 TIMEOUT_FIELDS = tuple(field.name for field in attrs.fields(Timeouts))
 VIRTUAL_MODEL_FIELDS = ("chain", "order")
 
@@ -31,6 +31,10 @@ def read_server(reader: Reader, value: object, path: str = "server") -> ServerCo
     if fields.get("max_body_bytes") is not None:
         limit = reader.integer(fields["max_body_bytes"], child(path, "max_body_bytes"), minimum=1)
         server = attrs.evolve(server, max_body_bytes=limit or server.max_body_bytes)
+    if fields.get("shutdown_grace") is not None:
+        grace = reader.seconds(fields["shutdown_grace"], child(path, "shutdown_grace"))
+        if grace is not None:
+            server = attrs.evolve(server, shutdown_grace=grace)
     return server
 
 

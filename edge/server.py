@@ -15,7 +15,6 @@ from edge.app import create_handler
 from edge.wire import bind_sockets, serve_http
 
 KEEPALIVE_TIMEOUT = 75.0  # longer than clients' pools keep idle connections
-GRACEFUL_TIMEOUT = 10.0
 
 
 async def serve(
@@ -43,7 +42,7 @@ async def serve(
                     max_body=config.server.max_body_bytes,
                     keepalive_timeout=KEEPALIVE_TIMEOUT,
                     read_timeout=config.timeouts.total,
-                    graceful_timeout=GRACEFUL_TIMEOUT,
+                    graceful_timeout=config.server.shutdown_grace,
                     shutdown_trigger=shutdown_trigger or trio.sleep_forever,
                 )
             )

@@ -128,3 +128,17 @@ def test_explicit_missing_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load(Path("nope.yaml"), env={}, cwd=tmp_path)
     assert str(caught.value) == f"{tmp_path / 'nope.yaml'}: cannot read: No such file or directory"
+
+
+def test_the_shutdown_grace_is_configurable_and_checked() -> None:
+    from config import ConfigError, load_text
+
+    assert load_text("providers: {}\n", env={}).config.server.shutdown_grace == 10.0
+    document = "server: {shutdown_grace: 2.5}\nproviders: {}\n"
+    assert load_text(document, env={}).config.server.shutdown_grace == 2.5
+    try:
+        load_text("server: {shutdown_grace: -1}\nproviders: {}\n", env={})
+    except ConfigError as error:
+        assert "server.shutdown_grace" in str(error)
+    else:
+        raise AssertionError("a negative grace was accepted")
