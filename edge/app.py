@@ -105,7 +105,9 @@ def create_handler(system: ActorSystem) -> Callable[[Request], Awaitable[Answer]
     async def responses_socket(request: Request) -> Answer:
         if not request.upgrade:
             raise MethodNotAllowed("GET /v1/responses is the WebSocket mode: upgrade to it")
-        return TakeOver(lambda stream: responses_ws.serve(system, request, stream))
+        return TakeOver(
+            lambda stream, closing: responses_ws.serve(system, request, stream, closing)
+        )
 
     create_response = responses.create_route(system)
     stored = responses.stored_routes(system)

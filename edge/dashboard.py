@@ -32,6 +32,7 @@ PAGE_PATH = "/dashboard"
 LIVE_PATH = "/dashboard/live"
 AUTH_FAILED = 4401  # in the 4000-4999 range applications own; 401 for the HTTP status it means
 SNAPSHOT_FAILED = 1011  # the standard "internal error" close code
+GOING_AWAY = 1001  # the standard close code for a server that is stopping
 _MAX_MESSAGE = 16 * 1024  # the only message that matters is the small auth message
 _CLOSE_LIMIT = 2.0  # a client that does not answer our close frame is not waited for longer
 
@@ -71,7 +72,9 @@ def dashboard_routes(
         if not request.upgrade:
             raise MethodNotAllowed("GET /dashboard/live is a WebSocket: upgrade to it")
         return TakeOver(
-            lambda stream: serve_live(stream, snapshot, client_keys, interval, auth_timeout)
+            lambda stream, closing: serve_live(
+                stream, snapshot, client_keys, interval, auth_timeout, closing
+            )
         )
 
     return {PAGE_PATH: {"GET": serve_page}, LIVE_PATH: {"GET": live}}
@@ -83,11 +86,15 @@ async def serve_live(
     client_keys: tuple[bytes, ...],
     interval: float,
     auth_timeout: float,
+    closing: trio.Event | None = None,
 ) -> None:
-    """Run one dashboard socket until the client leaves (or fails to authenticate)."""
+    """Run one dashboard socket until the client leaves (or fails to authenticate), or the
+    gateway stops (`closing`: the socket is closed with 1001, going away)."""
     async with trio.open_nursery() as nursery:
         handshake = await wrap_server_stream(nursery, stream, max_message_size=_MAX_MESSAGE)
         socket = await handshake.accept()
+        if closing is not None:
+            nursery.start_soon(_close_on, closing, socket, nursery.cancel_scope)
         try:
             refusal = await _authenticate(socket, client_keys, auth_timeout)
             if refusal is not None:
@@ -145,6 +152,14 @@ async def _push(socket: WebSocketConnection, snapshot: Snapshot, interval: float
             return
         await socket.send_message(jsoncodec.dumps({"type": "stats", "data": data}).decode())
         await trio.sleep(interval)
+
+
+async def _close_on(
+    closing: trio.Event, socket: WebSocketConnection, scope: trio.CancelScope
+) -> None:
+    await closing.wait()
+    await _close(socket, GOING_AWAY, "the gateway is stopping")
+    scope.cancel()
 
 
 async def _close(socket: WebSocketConnection, code: int, reason: str) -> None:

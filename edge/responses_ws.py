@@ -34,15 +34,24 @@ from protocols.responses import IdFactory, ResponseStream
 
 _RECENT_LIMIT = 16  # responses a connection remembers for previous_response_id
 _MAX_MESSAGE = 64 * 1024 * 1024
+_GOING_AWAY = 1001  # the standard close code for a server that is stopping
+_CLOSE_LIMIT = 2.0
 
 
-async def serve(system: ActorSystem, request: Request, stream: trio.abc.Stream) -> None:
-    """Run one WebSocket connection (the client is already authenticated) until it closes."""
+async def serve(
+    system: ActorSystem,
+    request: Request,
+    stream: trio.abc.Stream,
+    closing: trio.Event | None = None,
+) -> None:
+    """Run one WebSocket connection (the client is already authenticated) until it closes, or
+    the gateway stops (`closing`): a response in progress may finish within the grace period,
+    then the socket is closed with 1001 (going away) instead of waiting for another."""
     async with trio.open_nursery() as nursery:
         handshake = await wrap_server_stream(nursery, stream, max_message_size=_MAX_MESSAGE)
         socket = await handshake.accept()
         try:
-            await _converse(system, socket, request.request_id, request.client)
+            await _converse(system, socket, request.request_id, request.client, closing)
         except ConnectionClosed:
             pass
         finally:
@@ -50,13 +59,21 @@ async def serve(system: ActorSystem, request: Request, stream: trio.abc.Stream) 
 
 
 async def _converse(
-    system: ActorSystem, socket: WebSocketConnection, connection_id: str, client: str | None
+    system: ActorSystem,
+    socket: WebSocketConnection,
+    connection_id: str,
+    client: str | None,
+    closing: trio.Event | None = None,
 ) -> None:
     sequence = 0
     recent: dict[str, StoredResponse] = {}
     waiting: list[str | bytes] = []  # a message that arrived while a turn was running
     while True:
-        message = waiting.pop() if waiting else await socket.get_message()
+        message = waiting.pop() if waiting else await _next_message(socket, closing)
+        if message is None:
+            with trio.move_on_after(_CLOSE_LIMIT):
+                await socket.aclose(_GOING_AWAY, "the gateway is stopping")
+            return
         try:
             # each message is a call of its own: its own request id, on every log line and
             # in its call record
@@ -77,6 +94,31 @@ async def _converse(
                 ).decode()
             )
         sequence += 1
+
+
+async def _next_message(
+    socket: WebSocketConnection, closing: trio.Event | None
+) -> str | bytes | None:
+    """The client's next message; None once the gateway is stopping (a message that has not
+    arrived by then is not waited for)."""
+    if closing is None:
+        return await socket.get_message()
+    if closing.is_set():
+        return None
+    received: list[str | bytes] = []
+    async with trio.open_nursery() as nursery:
+
+        async def read() -> None:
+            received.append(await socket.get_message())
+            nursery.cancel_scope.cancel()
+
+        async def stop() -> None:
+            await closing.wait()
+            nursery.cancel_scope.cancel()
+
+        nursery.start_soon(read)
+        nursery.start_soon(stop)
+    return received[0] if received else None
 
 
 async def _turn(

@@ -405,7 +405,7 @@ class Connection:
             reply = _internal_error()
         if isinstance(reply, TakeOver):
             try:
-                await reply.serve(ReplayStream(request, self.leftover, self.stream))
+                await reply.serve(ReplayStream(request, self.leftover, self.stream), self.closing)
             except* (trio.BrokenResourceError, trio.ClosedResourceError):
                 pass
         elif isinstance(reply, StreamReply):

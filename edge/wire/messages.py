@@ -107,9 +107,11 @@ class StreamReply:
 @attrs.frozen
 class TakeOver:
     """Hand the connection to `serve`, given a stream that first replays the request's own
-    bytes (for a WebSocket handshake) and then reads the socket."""
+    bytes (for a WebSocket handshake) and then reads the socket, and the server's `closing`
+    event: set when the server stops, so a long-lived socket can say goodbye in its own terms
+    (a WebSocket: close code 1001) instead of holding the stop for its whole grace period."""
 
-    serve: Callable[[trio.abc.Stream], Awaitable[None]]
+    serve: Callable[[trio.abc.Stream, trio.Event], Awaitable[None]]
 
 
 Handler = Callable[[Request], Awaitable[Reply | StreamReply | TakeOver]]

@@ -33,7 +33,7 @@ class Echo:
         self.requests.append(request)
         return TakeOver(self.serve)
 
-    async def serve(self, stream: trio.abc.Stream) -> None:
+    async def serve(self, stream: trio.abc.Stream, closing: trio.Event) -> None:
         while len(self.received) < self.want:
             data = await stream.receive_some(65536)
             assert data, self.received
@@ -91,7 +91,7 @@ async def test_take_over_replays_the_target_as_sent() -> None:
 
 @pytest.mark.parametrize("where", ["handler", "serve"])
 async def test_take_over_failing_leaves_the_server_serving(where: str) -> None:
-    async def serve(stream: trio.abc.Stream) -> None:
+    async def serve(stream: trio.abc.Stream, closing: trio.Event) -> None:
         raise RuntimeError("a bug in serve")
 
     async def handler(request: Request) -> Answer:
