@@ -4,7 +4,8 @@ soon after, and the request path never waits on a disk.
 `record()` runs in the caller's task and costs a few microseconds: it adds the record to the
 `StatsBook` (/stats) and the `Metrics` (/metrics), hands it to the listeners (the per-call log
 line, the dashboard), and puts it in a bounded buffer. `run()` takes what is buffered in
-batches and writes each batch to `TelemetryTables` in a worker thread. When the buffer is full
+batches, at most one a second (`flush_every`), and writes each to `TelemetryTables` in a
+worker thread. When the buffer is full
 (the disk is slower than the calls) a record is dropped from storage only, and counted
 (`records_dropped`): /stats and /metrics still saw it.
 
@@ -37,6 +38,7 @@ from protocols.usage import Usage
 
 TELEMETRY_FILE = "telemetry.sqlite3"
 BATCH = 500
+FLUSH_EVERY = 1.0
 PRUNE_EVERY = 3600.0
 SHUTDOWN_GRACE = 5.0
 
@@ -61,6 +63,7 @@ class Telemetry:
     wall_clock: Callable[[], float] = wall_time.time
     listeners: list[Listener] = attrs.field(factory=list)
     prices: Pricer | None = None  # (provider, model, usage) -> USD or None
+    flush_every: float = FLUSH_EVERY  # seconds a batch gathers before it is written
     book: StatsBook = attrs.field(init=False)
     metrics: Metrics = attrs.field(init=False)
     calls_in_flight: int = attrs.field(init=False, default=0)
@@ -71,6 +74,7 @@ class Telemetry:
     _send: trio.MemorySendChannel[CallRecord] = attrs.field(init=False, repr=False)
     _receive: trio.MemoryReceiveChannel[CallRecord] = attrs.field(init=False, repr=False)
     _tables: TelemetryTables | None = attrs.field(init=False, default=None, repr=False)
+    _flush_now: trio.Event = attrs.field(init=False, factory=trio.Event, repr=False)
     _limiter: trio.CapacityLimiter = attrs.field(
         init=False, repr=False, factory=lambda: trio.CapacityLimiter(1)
     )
@@ -123,8 +127,16 @@ class Telemetry:
             next_prune = trio.current_time() + PRUNE_EVERY
             while True:
                 with trio.move_on_at(next_prune):
-                    batch = [await self._receive.receive()]
-                    await self._write(tables, self._drain(batch))
+                    first = await self._receive.receive()
+                    # let a batch gather: one write a second, not one per call (a worker
+                    # thread and a transaction each cost more than the call's own work)
+                    with trio.move_on_after(self.flush_every):
+                        await self._flush_now.wait()
+                    self._flush_now = trio.Event()
+                    batch = self._drain([first])
+                    while batch:
+                        await self._write(tables, batch)
+                        batch = self._drain([])
                 if trio.current_time() >= next_prune:
                     await self._prune(tables)
                     next_prune = trio.current_time() + PRUNE_EVERY
@@ -143,7 +155,8 @@ class Telemetry:
             batch = self._drain([])
             if batch:
                 await self._write(self._tables, batch)
-            else:  # the actor holds a batch it is writing
+            else:  # the actor holds a batch: hurry it
+                self._flush_now.set()
                 await trio.sleep(0.005)
 
     def _drain(self, batch: list[CallRecord]) -> list[CallRecord]:
