@@ -119,6 +119,7 @@ class Telemetry:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         tables = self._tables = await self._offload(TelemetryTables.connect, self.path)
+        gathering: list[CallRecord] = []  # records taken from the buffer, not yet written
         try:
             today = await self._offload(tables.today, self.book.day_start)
             self.book.restore_today(today)
@@ -127,13 +128,13 @@ class Telemetry:
             next_prune = trio.current_time() + PRUNE_EVERY
             while True:
                 with trio.move_on_at(next_prune):
-                    first = await self._receive.receive()
+                    gathering.append(await self._receive.receive())
                     # let a batch gather: one write a second, not one per call (a worker
                     # thread and a transaction each cost more than the call's own work)
                     with trio.move_on_after(self.flush_every):
                         await self._flush_now.wait()
                     self._flush_now = trio.Event()
-                    batch = self._drain([first])
+                    batch, gathering = self._drain(gathering), []
                     while batch:
                         await self._write(tables, batch)
                         batch = self._drain([])
@@ -143,8 +144,10 @@ class Telemetry:
         finally:
             with trio.CancelScope(shield=True):
                 with trio.move_on_after(SHUTDOWN_GRACE):
-                    while batch := self._drain([]):
+                    batch = self._drain(gathering)  # what a gathering batch held, and the rest
+                    while batch:
                         await self._write(tables, batch)
+                        batch = self._drain([])
                 await self._offload(tables.close)
 
     async def flush(self) -> None:

@@ -4,6 +4,7 @@ records from storage only (and counts them), today's sums survive a restart, old
 from pathlib import Path
 
 import trio
+import trio.testing
 
 from actors.messages import Hop
 from actors.telemetry.actor import Telemetry
@@ -103,3 +104,21 @@ async def test_a_listener_that_fails_does_not_fail_the_call() -> None:
     sink.call_started()
     sink.record(record())
     assert seen == ["req_x"] and sink.book.calls == 1
+
+
+async def test_a_batch_still_gathering_is_written_on_the_way_out(tmp_path: Path) -> None:
+    path = tmp_path / "telemetry.sqlite3"
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            sink = telemetry(path, flush_every=3600.0)
+            await nursery.start(sink.run)
+            sink.call_started()
+            sink.record(record())
+            await trio.testing.wait_all_tasks_blocked()  # the actor holds it, gathering more
+            assert sink.records_written == 0
+            nursery.cancel_scope.cancel()
+    tables = TelemetryTables.connect(path)
+    try:
+        assert len(tables.rows()) == 1
+    finally:
+        tables.close()
