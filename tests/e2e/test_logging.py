@@ -47,6 +47,11 @@ class Run:
     exchanges: tuple[Exchange, ...]
     code: int
 
+    @property
+    def calls(self) -> tuple[Exchange, ...]:
+        """The exchanges that were calls (not the look at /stats and /metrics after them)."""
+        return tuple(e for e in self.exchanges if e.name not in ("stats", "metrics"))
+
     def by_name(self, name: str) -> Exchange:
         return next(exchange for exchange in self.exchanges if exchange.name == name)
 
@@ -167,6 +172,12 @@ async def make_calls(base_url: str) -> list[Exchange]:
                 exchanges.append(
                     Exchange(name, reply.status_code, dict(reply.headers), reply.content)
                 )
+            # what the run looks like to whoever watches it: no secret there either
+            for name, path in (("stats", "/stats"), ("metrics", "/metrics")):
+                reply = await client.get(path, headers=auth)
+                exchanges.append(
+                    Exchange(name, reply.status_code, dict(reply.headers), reply.content)
+                )
     return exchanges
 
 
@@ -182,15 +193,20 @@ def check_replies(run: Run) -> None:
         "key in the query": 200,
         "client request id": 200,
         "responses stream": 200,
+        "stats": 200,
+        "metrics": 200,
     }
     assert run.by_name("failover").headers["x-baton-route"] == "alpha/m=429,beta/m=200"
     cut = run.by_name("cut").body
     assert b'data: {"error"' in cut and b"[DONE]" not in cut  # cut mid-stream, said so
     assert run.by_name("client request id").request_id == "trace.e2e:7"
-    ids = [exchange.request_id for exchange in run.exchanges]
+    ids = [exchange.request_id for exchange in run.calls]
     assert len(set(ids)) == len(ids)
     for exchange in run.exchanges:
         assert not leaked(exchange.body.decode()), exchange.name
+    stats = json.loads(run.by_name("stats").body)
+    assert set(stats["providers"]["alpha"]["keys"]) == {"alpha#1"}  # keys by alias only
+    assert b'key="alpha#1"' in run.by_name("metrics").body
     assert run.code == 0, run.log
 
 
@@ -212,7 +228,7 @@ async def test_human_logs_carry_request_ids_and_no_secret(tmp_path: Path) -> Non
             assert match.group(3), line
         if match.group(3):
             by_id.setdefault(match.group(3), []).append(line[match.end() :])
-    for exchange in run.exchanges:
+    for exchange in run.calls:
         said = by_id[exchange.request_id]
         assert any(line.startswith("POST /v1/") for line in said), (exchange.name, said)
         assert any(line.endswith(f" -> {exchange.status}") for line in said), (exchange.name, said)
@@ -223,7 +239,7 @@ async def test_human_logs_carry_request_ids_and_no_secret(tmp_path: Path) -> Non
         exchange.name: next(
             line for line in by_id[exchange.request_id] if line.startswith(("chat ", "responses "))
         )
-        for exchange in run.exchanges
+        for exchange in run.calls
         if exchange.status != 401
     }
     assert call_line["failover"].startswith(
@@ -246,18 +262,18 @@ async def test_json_logs_parse_line_by_line(tmp_path: Path) -> None:
     check_replies(run)
     assert leaked(run.log) == []
     lines = [json.loads(line) for line in run.log.splitlines()]  # every line, or this fails
-    assert len(lines) > 2 * len(run.exchanges)
+    assert len(lines) > 2 * len(run.calls)
     for line in lines:
         assert {"time", "level", "message", "logger"} <= set(line), line
         assert line["time"].endswith("Z") and line["level"] in ("DEBUG", "INFO", "WARNING")
         if "/v1/" in line["message"]:
             assert "request_id" in line, line
-    ids = {exchange.request_id for exchange in run.exchanges}
+    ids = {exchange.request_id for exchange in run.calls}
     call_lines = [line for line in lines if line.get("request_id") in ids]
     assert {line["request_id"] for line in call_lines} == ids
     # the per-call lines hold the whole record as fields
     records = {line["request_id"]: line for line in lines if "outcome" in line}
-    assert set(records) == {e.request_id for e in run.exchanges if e.status != 401}
+    assert set(records) == {e.request_id for e in run.calls if e.status != 401}
     failover = records[run.by_name("failover").request_id]
     assert failover["level"] == "INFO" and failover["logger"] == "edge.call_log"
     assert (failover["endpoint"], failover["model"], failover["status"]) == ("chat", "vm", 200)

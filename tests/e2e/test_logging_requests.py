@@ -30,11 +30,11 @@ async def test_each_call_leaves_a_folder_and_no_secret(tmp_path: Path) -> None:
     check_replies(run)
     found = folders(root)
     # every POST of a call has its folder, the refused ones included; GET /health has none
-    assert set(found) == {exchange.request_id for exchange in run.exchanges}
+    assert set(found) == {exchange.request_id for exchange in run.calls}
     for path in root.rglob("*"):
         if path.is_file():
             assert leaked(path.read_text(errors="replace")) == [], path
-    for exchange in run.exchanges:
+    for exchange in run.calls:
         folder = found[exchange.request_id]
         names = sorted(path.name for path in folder.iterdir())
         request = read_json(folder / "request.json")
