@@ -18,6 +18,7 @@ from typing import Any
 
 import attrs
 
+from actors.store.sqlite import open_tables
 from actors.store.tables import StoreError
 
 SCHEMA_VERSION = 1
@@ -51,17 +52,7 @@ class StateTables:
     @classmethod
     def connect(cls, path: Path | None) -> StateTables:
         """Open (creating if need be) the state at `path`; None keeps it in memory."""
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        # Calls come from whichever worker thread is free, one at a time: see StateKeeper.
-        db = sqlite3.connect(
-            ":memory:" if path is None else path, timeout=5.0, check_same_thread=False
-        )
-        try:
-            return cls(db)
-        except BaseException:
-            db.close()
-            raise
+        return open_tables(cls, path)
 
     def close(self) -> None:
         self.db.close()

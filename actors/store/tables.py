@@ -23,6 +23,8 @@ from typing import Any, Literal
 
 import attrs
 
+from actors.store.sqlite import open_tables
+
 JsonObject = dict[str, Any]
 Order = Literal["asc", "desc"]
 
@@ -85,17 +87,7 @@ class ResponseTables:
     @classmethod
     def connect(cls, path: Path | None) -> ResponseTables:
         """Open (creating if need be) the store at `path`; None keeps it in memory."""
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        # Calls come from whichever worker thread is free, one at a time: see ResponseStore.
-        db = sqlite3.connect(
-            ":memory:" if path is None else path, timeout=5.0, check_same_thread=False
-        )
-        try:
-            return cls(db)
-        except BaseException:
-            db.close()
-            raise
+        return open_tables(cls, path)
 
     def close(self) -> None:
         self.db.close()

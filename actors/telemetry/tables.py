@@ -16,6 +16,7 @@ from typing import Any
 
 import attrs
 
+from actors.store.sqlite import open_tables
 from actors.telemetry.record import CallRecord
 from actors.telemetry.stats_book import TodayRow
 from protocols.usage import Usage
@@ -87,21 +88,15 @@ def _row(record: CallRecord) -> tuple[Any, ...]:
 class TelemetryTables:
     db: sqlite3.Connection
 
+    def __attrs_post_init__(self) -> None:
+        self.db.execute("PRAGMA journal_mode = WAL")
+        self.db.execute("PRAGMA synchronous = NORMAL")
+        self.db.executescript(_SCHEMA)
+
     @classmethod
     def connect(cls, path: Path | None) -> TelemetryTables:
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(
-            ":memory:" if path is None else path, timeout=5.0, check_same_thread=False
-        )
-        try:
-            db.execute("PRAGMA journal_mode = WAL")
-            db.execute("PRAGMA synchronous = NORMAL")
-            db.executescript(_SCHEMA)
-        except BaseException:
-            db.close()
-            raise
-        return cls(db)
+        """Open (creating if need be) the records at `path`; None keeps them in memory."""
+        return open_tables(cls, path)
 
     def close(self) -> None:
         self.db.close()
