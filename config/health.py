@@ -19,12 +19,10 @@ orders do is the health checker's (`actors.health`, `actors.health_book`).
 
 from __future__ import annotations
 
-import math
-
 import attrs
 
 from config.model import CHAIN_ORDERS, PROBE_KINDS, Config, HealthSettings
-from config.reader import Reader, child, shown
+from config.reader import Reader, child
 
 HEALTH_FIELDS = ("interval", "timeout", "probe")
 _OFF = ("off", "false", "no", "never")
@@ -84,20 +82,11 @@ def _interval(reader: Reader, value: object, path: str) -> float | None:
     """Seconds between probes: a number >= 0, where 0 (or `off`) means never."""
     if value is False or (isinstance(value, str) and value.strip().lower() in _OFF):
         return 0.0
-    number: float | None = None
     if isinstance(value, str):
         text = reader.expand(value, path)
         if text is None:
             return None
         if text.strip().lower() in _OFF:
             return 0.0
-        try:
-            number = float(text.strip())
-        except ValueError:
-            value = text
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        number = float(value)
-    if number is None or not math.isfinite(number) or number < 0:
-        reader.fail(path, f"expected a number of seconds (0 or off: never), got {shown(value)}")
-        return None
-    return number
+        value = text
+    return reader.number(value, path, "expected a number of seconds (0 or off: never)", minimum=0)

@@ -26,11 +26,10 @@ whole); a call that reported neither input nor output tokens has no cost (None).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Collection
 
 from config.model import ANY_MODEL, Price
-from config.reader import Reader, child, shown
+from config.reader import Reader, child
 from protocols.usage import Usage
 
 PRICE_FIELDS = ("input", "output", "cached_input", "reasoning")
@@ -109,21 +108,7 @@ def cost_of(usage: Usage, price: Price | None) -> float | None:
 
 def _usd(reader: Reader, value: object, path: str) -> float | None:
     """A finite number >= 0."""
-    number: float | None = None
-    if isinstance(value, str):
-        text = reader.expand(value, path)
-        if text is None:
-            return None
-        try:
-            number = float(text.strip())
-        except ValueError:
-            value = text
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        number = float(value)
-    if number is None or not math.isfinite(number) or number < 0:
-        reader.fail(path, f"must be a number >= 0 (USD per 1M tokens), got {shown(value)}")
-        return None
-    return number
+    return reader.number(value, path, "must be a number >= 0 (USD per 1M tokens)", minimum=0)
 
 
 def _serves(models: Collection[str], model: str) -> bool:

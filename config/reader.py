@@ -106,8 +106,11 @@ class Reader:
             return None
         return number
 
-    def seconds(self, value: object, path: str) -> float | None:
-        """A finite number of seconds greater than 0."""
+    def number(
+        self, value: object, path: str, problem: str, *, minimum: float | None = None
+    ) -> float | None:
+        """A finite number (YAML's, or text, `${VAR}` expanded) of at least `minimum`; else
+        `problem` is reported with what was given, and None returned."""
         number: float | None = None
         if isinstance(value, str):
             text = self.expand(value, path)
@@ -119,8 +122,19 @@ class Reader:
                 value = text
         elif isinstance(value, int | float) and not isinstance(value, bool):
             number = float(value)
-        if number is None or not math.isfinite(number):
-            self.fail(path, f"expected a number of seconds, got {shown(value)}")
+        if (
+            number is None
+            or not math.isfinite(number)
+            or (minimum is not None and number < minimum)
+        ):
+            self.fail(path, f"{problem}, got {shown(value)}")
+            return None
+        return number
+
+    def seconds(self, value: object, path: str) -> float | None:
+        """A finite number of seconds greater than 0."""
+        number = self.number(value, path, "expected a number of seconds")
+        if number is None:
             return None
         if number <= 0:
             self.fail(path, f"must be greater than 0, got {number:g}")
