@@ -12,7 +12,6 @@ after the auth message: what else the client sends is drained and ignored.
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Any
@@ -21,6 +20,7 @@ import trio
 from loguru import logger
 from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_server_stream
 
+from edge.auth import matching_key
 from edge.wire import Reply, Request, StreamReply, TakeOver
 from protocols import jsoncodec
 from protocols.errors import MethodNotAllowed
@@ -134,12 +134,7 @@ def _key_matches(presented: bytes | None, client_keys: tuple[bytes, ...]) -> boo
     one matched; with no client keys configured the gateway is open and any key will do."""
     if not client_keys:
         return True
-    if not presented:
-        return False
-    matched = False
-    for candidate in client_keys:
-        matched |= hmac.compare_digest(presented, candidate)
-    return matched
+    return bool(presented) and matching_key(presented, client_keys) > 0
 
 
 async def _push(socket: WebSocketConnection, snapshot: Snapshot, interval: float) -> None:
