@@ -4,35 +4,22 @@ the live feed lets in only a client that shows one as its first message."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import httpx
 import pytest
 import trio
-from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_client_stream
+from trio_websocket import ConnectionClosed, WebSocketConnection
 
 from edge.dashboard import AUTH_FAILED, SNAPSHOT_FAILED
 from tests.browser.served import CLIENT_KEY, dashboard_server
 from tests.browser.stats_doc import documented_snapshot, ticking
+from tests.e2e.harness import websocket
 
 
-@asynccontextmanager
-async def _live(port: int) -> AsyncIterator[WebSocketConnection]:
-    """A client socket on the feed. The TCP stream is closed here: trio-websocket's client
-    leaves it open when the server closes first (as it does on 4401)."""
-    stream = await trio.open_tcp_stream("127.0.0.1", port)
-    try:
-        async with trio.open_nursery() as nursery:
-            socket = await wrap_client_stream(nursery, stream, "127.0.0.1", "/dashboard/live")
-            try:
-                yield socket
-            finally:
-                with trio.move_on_after(2):
-                    await socket.aclose()
-    finally:
-        await stream.aclose()
+def _live(port: int) -> AbstractAsyncContextManager[WebSocketConnection]:
+    return websocket(port, "/dashboard/live")
 
 
 async def _closed_with(socket: Any) -> tuple[int, str | None]:

@@ -7,7 +7,8 @@ The gateway runs in the test's own trio loop (real Hypercorn, real sockets); the
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -16,6 +17,7 @@ import httpx
 import openai
 import trio
 import yaml
+from trio_websocket import WebSocketConnection, wrap_client_stream
 
 import config as baton_config
 from edge.server import serve
@@ -151,3 +153,20 @@ async def launch(
 ) -> Gateway:
     upstreams = await start_upstreams(nursery, **scripts)
     return await start_gateway(nursery, gateway_config(upstreams, **config), upstreams, data_dir)
+
+
+@asynccontextmanager
+async def websocket(port: int, path: str, **options: Any) -> AsyncIterator[WebSocketConnection]:
+    """A client socket whose TCP stream is closed here: trio-websocket's client leaves it open
+    when the server closes first, which is what these tests make servers do."""
+    stream = await trio.open_tcp_stream("127.0.0.1", port)
+    try:
+        async with trio.open_nursery() as nursery:
+            socket = await wrap_client_stream(nursery, stream, "127.0.0.1", path, **options)
+            try:
+                yield socket
+            finally:
+                with trio.move_on_after(2):
+                    await socket.aclose()
+    finally:
+        await stream.aclose()

@@ -3,38 +3,19 @@ Responses WebSocket and the dashboard's feed are closed at once with 1001 (going
 a response still streaming on a socket gets to finish first."""
 
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import trio
 import yaml
-from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_client_stream
+from trio_websocket import ConnectionClosed, WebSocketConnection
 
 import config as baton_config
 from edge.server import serve
 from edge.simulator import Complete, always
-from tests.e2e.harness import CLIENT_KEY, gateway_config, start_upstreams
+from tests.e2e.harness import CLIENT_KEY, gateway_config, start_upstreams, websocket
 
 AUTH = [("authorization", f"Bearer {CLIENT_KEY}")]
 GRACE = 8.0
-
-
-@asynccontextmanager
-async def websocket(port: int, path: str, **options: Any) -> AsyncIterator[WebSocketConnection]:
-    """A client socket whose TCP stream is closed here: trio-websocket's client leaves it open
-    when the server closes first, which is what these tests make servers do."""
-    stream = await trio.open_tcp_stream("127.0.0.1", port)
-    try:
-        async with trio.open_nursery() as nursery:
-            socket = await wrap_client_stream(nursery, stream, "127.0.0.1", path, **options)
-            try:
-                yield socket
-            finally:
-                with trio.move_on_after(2):
-                    await socket.aclose()
-    finally:
-        await stream.aclose()
 
 
 async def until_closed(socket: WebSocketConnection) -> int | None:
