@@ -7,14 +7,14 @@ option to what goes upstream. The upstream then sends `"usage": null` on every c
 chunk with `choices: []` and the usage. A client that did not ask for that must not get it
 (some clients choke on a chunk without choices), so a `UsageTap` on the stream reads the usage
 and, for such a client, drops the usage chunk (no choices, a `usage` that is not null, no
-`error`: an error is never swallowed) and takes `usage` out of every other chunk
-(`"usage": null`, or usage beside choices). A chunk without choices that carries something
-else with a null usage (Azure's `prompt_filter_results`) is forwarded without the `usage` key.
-Groq's `x_groq.usage` is read but left in place: Groq sends it unasked.
+`error`: an error is never swallowed) and takes a usage that sits beside choices out of its
+chunk. A `"usage": null` is left where it is: it tells the client nothing, and a chunk without
+choices may need it to stay a well-formed chunk (one with neither is malformed). Groq's
+`x_groq.usage` is read but left in place: Groq sends it unasked.
 
 The tap sees every chunk of every stream, so it is cheap for the chunks that matter least:
-one without the text `"usage"` passes through untouched (one substring search), and OpenAI's
-`...,"usage":null}` is cut off by slicing, not decoding. Only a chunk that carries usage, or a
+one without the text `"usage"`, or whose only mention is `"usage":null` (OpenAI's chunks),
+passes through untouched after a substring search or two. Only a chunk that carries usage, or a
 chunk of another shape that mentions it, is decoded; only one that loses its `usage` is
 re-encoded. A chunk that is not JSON passes through: judging it is the stream gate's job.
 """
@@ -29,7 +29,7 @@ from protocols import jsoncodec
 from protocols.usage import Usage, usage_of_chunk
 
 _MARK = '"usage"'
-_NULL_TAIL = ',"usage":null}'  # OpenAI's compact chunk ends so: the top-level key, null
+_NULL_USAGE = '"usage":null'  # compact JSON's null usage (OpenAI's chunks carry it)
 
 Data = TypeVar("Data", str, bytes)
 
@@ -75,14 +75,14 @@ def filter_chunk(data: Data, *, keep: bool) -> tuple[Data | None, Usage | None]:
 
 
 def _filter_text(data: str, keep: bool) -> tuple[str | None, Usage | None]:
-    if data.endswith(_NULL_TAIL) and data.count(_MARK) == 1:
-        return (data if keep else data[: -len(_NULL_TAIL)] + "}"), None
+    if _NULL_USAGE in data and data.count(_MARK) == 1:
+        return data, None  # `"usage":null` says nothing and hides nothing: pass it as it is
     try:
         chunk = jsoncodec.loads(data)
     except (ValueError, RecursionError):
         return data, None
     usage = usage_of_chunk(chunk)
-    if keep or not isinstance(chunk, dict) or "usage" not in chunk:
+    if keep or not isinstance(chunk, dict) or chunk.get("usage") is None:
         return data, usage
     if not chunk.get("choices") and chunk["usage"] is not None and "error" not in chunk:
         return None, usage  # the usage chunk: it exists only because usage was asked for

@@ -28,11 +28,9 @@ OPENAI_ASKED = [
     '"completion_tokens_details":{"reasoning_tokens":0}}}',
 ]
 # What the same stream looks like when nobody asked for usage.
-OPENAI_UNASKED = [
-    HEAD + ',"choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}',
-    HEAD + ',"choices":[{"index":0,"delta":{"content":"say \\"usage\\""}}]}',
-    HEAD + ',"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}',
-]
+# for a client that did not ask: the usage chunk is gone, the null usages stay (they hide
+# nothing, and a chunk without choices may need one to stay well formed)
+OPENAI_UNASKED = OPENAI_ASKED[:-1]
 OPENAI_USAGE = Usage(input=19, output=10, reasoning=0, cached=0)
 
 
@@ -132,37 +130,33 @@ def test_a_chunk_that_only_mentions_usage_is_passed_as_is(data: str) -> None:
     assert usage is None
 
 
-def test_spaced_null_usage_is_removed_by_decoding() -> None:
-    data = '{"id": "c", "choices": [{"delta": {"content": "x"}}], "usage": null}'
-    forwarded, usage = filter_chunk(data, keep=False)
-    assert forwarded is not None and json.loads(forwarded) == {
-        "id": "c",
-        "choices": [{"delta": {"content": "x"}}],
-    }
-    assert usage is None
-    assert filter_chunk(data, keep=True) == (data, None)
+def test_a_null_usage_is_left_in_place_however_it_is_spelled() -> None:
+    for data in (
+        '{"id": "c", "choices": [{"delta": {"content": "x"}}], "usage": null}',
+        '{"id":"c","choices":[{"delta":{"content":"x"}}],"usage":null,"obfuscation":"ab"}',
+    ):
+        assert filter_chunk(data, keep=False) == (data, None)
+        assert filter_chunk(data, keep=True) == (data, None)
+
+
+def test_a_chunk_with_neither_choices_nor_usage_is_never_made() -> None:
+    # stripping its null usage would leave a chunk the stream gate must call malformed
+    data = '{"id":"x","object":"chat.completion.chunk","usage":null}'
+    assert filter_chunk(data, keep=False) == (data, None)
 
 
 def test_usage_only_chunk_shapes() -> None:
     with_choices_absent = '{"id":"c","usage":{"prompt_tokens":3,"completion_tokens":1}}'
     assert filter_chunk(with_choices_absent, keep=False) == (None, Usage(input=3, output=1))
-    # not a usage chunk: it is there for something else, so it passes without the key
+    # not a usage chunk: it is there for something else, so it passes as it is
     filtered = '{"id":"c","choices":[],"prompt_filter_results":[],"usage":null}'
-    assert filter_chunk(filtered, keep=False) == (
-        '{"id":"c","choices":[],"prompt_filter_results":[]}',
-        None,
-    )
+    assert filter_chunk(filtered, keep=False) == (filtered, None)
     assert filter_chunk(filtered, keep=True) == (filtered, None)
-    spaced = '{"id": "c", "choices": [], "prompt_filter_results": [], "usage": null}'
-    assert filter_chunk(spaced, keep=False) == (
-        '{"id":"c","choices":[],"prompt_filter_results":[]}',
-        None,
-    )
 
 
 def test_bytes_in_bytes_out() -> None:
     data = OPENAI_ASKED[1].encode()
-    assert filter_chunk(data, keep=False) == (OPENAI_UNASKED[1].encode(), None)
+    assert filter_chunk(data, keep=False)[0] is data
     assert filter_chunk(data, keep=True)[0] is data
     last = OPENAI_ASKED[-1].encode()
     assert filter_chunk(last, keep=False) == (None, OPENAI_USAGE)
