@@ -11,7 +11,8 @@ worker thread. When the buffer is full
 
 Records older than `retention` are pruned once an hour. At start-up the day's sums are read
 back from the stored records, so tokens and cost "today" survive a restart; on the way out
-whatever is still buffered is written, shielded and bounded.
+whatever is still buffered is written, shielded and bounded (a write already in its worker
+thread cannot be interrupted: a stalled disk can hold a stop that long).
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ class Telemetry:
     listeners: list[Listener] = attrs.field(factory=list)
     prices: Pricer | None = None  # (provider, model, usage) -> USD or None
     flush_every: float = FLUSH_EVERY  # seconds a batch gathers before it is written
+    prune_every: float = PRUNE_EVERY
     book: StatsBook = attrs.field(init=False)
     metrics: Metrics = attrs.field(init=False)
     calls_in_flight: int = attrs.field(init=False, default=0)
@@ -125,29 +127,23 @@ class Telemetry:
             self.book.restore_today(today)
             await self._prune(tables)
             task_status.started()
-            next_prune = trio.current_time() + PRUNE_EVERY
+            next_prune = trio.current_time() + self.prune_every
             while True:
-                with trio.move_on_at(next_prune):
+                with trio.move_on_at(next_prune):  # only the waiting: never a write
                     gathering.append(await self._receive.receive())
                     # let a batch gather: one write a second, not one per call (a worker
                     # thread and a transaction each cost more than the call's own work)
                     with trio.move_on_after(self.flush_every):
                         await self._flush_now.wait()
                     self._flush_now = trio.Event()
-                    batch, gathering = self._drain(gathering), []
-                    while batch:
-                        await self._write(tables, batch)
-                        batch = self._drain([])
+                await self._write_all(tables, gathering)
                 if trio.current_time() >= next_prune:
                     await self._prune(tables)
-                    next_prune = trio.current_time() + PRUNE_EVERY
+                    next_prune = trio.current_time() + self.prune_every
         finally:
             with trio.CancelScope(shield=True):
                 with trio.move_on_after(SHUTDOWN_GRACE):
-                    batch = self._drain(gathering)  # what a gathering batch held, and the rest
-                    while batch:
-                        await self._write(tables, batch)
-                        batch = self._drain([])
+                    await self._write_all(tables, gathering)
                 await self._offload(tables.close)
 
     async def flush(self) -> None:
@@ -161,6 +157,18 @@ class Telemetry:
             else:  # the actor holds a batch: hurry it
                 self._flush_now.set()
                 await trio.sleep(0.005)
+
+    async def _write_all(self, tables: TelemetryTables, gathering: list[CallRecord]) -> None:
+        """Write `gathering` and whatever else is buffered, in batches. A record leaves
+        `gathering` only once its batch is written, so a cancelled write loses nothing: the
+        way out writes what is still there."""
+        while True:
+            self._drain(gathering)
+            if not gathering:
+                return
+            batch = gathering[:BATCH]
+            await self._write(tables, batch)
+            del gathering[: len(batch)]
 
     def _drain(self, batch: list[CallRecord]) -> list[CallRecord]:
         while len(batch) < BATCH:
@@ -177,8 +185,7 @@ class Telemetry:
         except sqlite3.Error as exc:
             self.records_dropped += len(batch)
             logger.warning("telemetry: writing {} call records failed: {!r}", len(batch), exc)
-        finally:
-            self._settled += len(batch)
+        self._settled += len(batch)  # not when cancelled: the batch is still to be written
 
     async def _prune(self, tables: TelemetryTables) -> None:
         if math.isinf(self.retention):

@@ -122,3 +122,25 @@ async def test_a_batch_still_gathering_is_written_on_the_way_out(tmp_path: Path)
         assert len(tables.rows()) == 1
     finally:
         tables.close()
+
+
+async def test_a_prune_due_while_batches_are_written_loses_no_record(tmp_path: Path) -> None:
+    path = tmp_path / "telemetry.sqlite3"
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            # a prune falls due again and again while batches are being written
+            sink = telemetry(path, flush_every=0.0, prune_every=0.0001)
+            await nursery.start(sink.run)
+            for round_ in range(20):
+                for _ in range(50):
+                    sink.call_started()
+                    sink.record(record())
+                if round_ % 5 == 0:
+                    await trio.sleep(0)
+            await sink.flush()
+            nursery.cancel_scope.cancel()
+    tables = TelemetryTables.connect(path)
+    try:
+        assert len(tables.rows()) == 1000
+    finally:
+        tables.close()
