@@ -233,7 +233,13 @@ class RateLimitBook:
         for (alias, scope_kind, name), tally in self._tallies.items():
             if alias != key:
                 continue
-            model = name if scope_kind == "model" else self.rate_limits.quota_groups[name][0]
+            if scope_kind == "model":
+                model = name
+            else:
+                members = self.rate_limits.quota_groups.get(name)
+                if not members:
+                    continue  # a group no longer configured (restored from an older config)
+                model = members[0]
             limits = self.rate_limits.limits_for(model)
             tally.minute.prune(now)
             tally.day.prune(now)
@@ -285,6 +291,8 @@ class RateLimitBook:
         self._tallies.clear()
         for row in data["tallies"]:
             scope_kind = "group" if "group" in row else "model"
+            if scope_kind == "group" and row["group"] not in self.rate_limits.quota_groups:
+                continue  # the group is gone from the config: its tally means nothing now
             tally = Tally()
             tally.minute.load(row["minute"], taken)
             tally.day.load(row["day"], taken)

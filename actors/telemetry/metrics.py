@@ -18,6 +18,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from actors.telemetry.record import CallRecord
+from actors.telemetry.stats_book import attempt_failure, provider_ttft
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
@@ -82,7 +83,7 @@ class Metrics:
         )
         self.ttft_seconds = Histogram(
             "baton_time_to_first_token_seconds",
-            "Streamed calls: from the request read to the first content sent",
+            "Streamed calls: the serving provider's time from sending to its first content",
             ["provider"],
             buckets=_LATENCY_BUCKETS,
             registry=registry,
@@ -140,17 +141,19 @@ class Metrics:
         model = "unknown" if record.error == "model_not_found" else record.model
         child(self.calls, record.endpoint, model, provider, record.outcome).inc()
         child(self.call_seconds, record.endpoint, record.outcome).observe(record.duration)
-        if record.stream and record.ttft is not None and record.provider is not None:
-            child(self.ttft_seconds, provider).observe(record.ttft)
+        ttft = provider_ttft(record)
+        if ttft is not None:
+            child(self.ttft_seconds, provider).observe(ttft)
         for hop in record.hops:
             if not hop.attempted:
                 child(self.skips, hop.provider, hop.mark).inc()
                 continue
-            child(self.attempts, hop.provider, hop.key, hop.failure or "ok").inc()
-            if hop.failure is None and hop.latency is not None:
+            failure = attempt_failure(record, hop)
+            child(self.attempts, hop.provider, hop.key, failure or "ok").inc()
+            if failure is None and hop.latency is not None:
                 child(self.attempt_seconds, hop.provider).observe(hop.latency)
-        if record.failovers and record.provider is not None:
-            child(self.failovers, record.model).inc()
+        if record.failover:
+            child(self.failovers, model).inc()
         usage = record.usage
         for kind, count in (
             ("input", usage.input),

@@ -52,9 +52,10 @@ class CallRecord:
         return sum(1 for hop in self.hops if hop.attempted)
 
     @property
-    def failovers(self) -> int:
-        """Hops passed before the one that served (or every hop, when none served)."""
-        return len(self.hops) - 1 if self.provider is not None else len(self.hops)
+    def failover(self) -> bool:
+        """Served by other than the first candidate tried (or passed over): another key of
+        the same candidate, or a retry of it after a wait for room, is no failover."""
+        return self.provider is not None and self.hops[0].label != self.hops[-1].label
 
     @property
     def key(self) -> str | None:
@@ -73,5 +74,6 @@ class CallRecord:
         """JSON-ready, for logs and the dashboard."""
         data = attrs.asdict(self, recurse=True)
         data.update(route=self.route, attempts=self.attempts, key=self.key)
+        data["failover"] = self.failover
         data["tokens_per_second"] = self.tokens_per_second
         return data

@@ -16,13 +16,15 @@ stays O(1) on the request path, and a snapshot sorts at most a few thousand numb
 
 from __future__ import annotations
 
+import math
 from collections import Counter, deque
 from collections.abc import Iterable
 from typing import Any
 
 import attrs
 
-from actors.telemetry.record import OUTCOMES, CallRecord
+from actors.messages import Hop
+from actors.telemetry.record import CUT, OUTCOMES, CallRecord
 from protocols.usage import Usage
 
 DAY = 86_400.0
@@ -45,8 +47,8 @@ class Samples:
         ordered = sorted(self.values)
         last = len(ordered) - 1
 
-        def rank(q: float) -> float:
-            return round(ordered[min(last, int(q * len(ordered)))] * 1000, 3)
+        def rank(q: float) -> float:  # nearest rank: the smallest value with q of them at or below
+            return round(ordered[min(last, max(0, math.ceil(q * len(ordered)) - 1))] * 1000, 3)
 
         return {"p50": rank(0.5), "p95": rank(0.95)}
 
@@ -129,7 +131,7 @@ class StatsBook:
         self.roll(record.started)
         self.calls += 1
         self.outcomes[record.outcome] += 1
-        if record.failovers and record.provider is not None:
+        if record.failover:
             self.failovers += 1
         for hop in record.hops:
             if not hop.attempted:
@@ -137,21 +139,23 @@ class StatsBook:
             provider, key = self.provider(hop.provider), self.provider(hop.provider).key(hop.key)
             provider.attempts += 1
             key.attempts += 1
-            if hop.failure is None:
+            failure = attempt_failure(record, hop)
+            if failure is None:
                 provider.successes += 1
                 key.successes += 1
                 if hop.latency is not None:
                     provider.latency.add(hop.latency)
             else:
-                provider.failures[hop.failure] += 1
+                provider.failures[failure] += 1
         self.today.add(record.usage, record.cost)
         if record.provider is not None:
             served = self.provider(record.provider)
             served.today.add(record.usage, record.cost)
             if record.key is not None:
                 served.key(record.key).today.add(record.usage, record.cost)
-            if record.stream and record.ttft is not None:
-                served.ttft.add(record.ttft)
+            ttft = provider_ttft(record)
+            if ttft is not None:
+                served.ttft.add(ttft)
         self.recent.append(record)
 
     def roll(self, wall: float) -> None:
@@ -187,6 +191,22 @@ class StatsBook:
         return [_recent(record) for record in reversed(self.recent)]
 
 
+def attempt_failure(record: CallRecord, hop: Hop) -> str | None:
+    """How an attempt failed, None if it did not: the serving hop of a stream cut mid-way
+    failed too (`cut`), though it answered at first."""
+    if hop.failure is None and record.outcome == CUT and hop is record.hops[-1]:
+        return CUT
+    return hop.failure
+
+
+def provider_ttft(record: CallRecord) -> float | None:
+    """The serving provider's own time to first content: its hop's, from sending to the
+    stream's first content (not counting the candidates tried before it)."""
+    if not record.stream or record.provider is None or not record.hops:
+        return None
+    return record.hops[-1].latency
+
+
 def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds * 1000, 3)
 
@@ -201,7 +221,7 @@ def _recent(record: CallRecord) -> dict[str, Any]:
         "status": record.status,
         "outcome": record.outcome,
         "stream": record.stream,
-        "failover": record.failovers > 0,
+        "failover": record.failover,
         "duration_ms": _ms(record.duration),
         "ttft_ms": _ms(record.ttft),
     }

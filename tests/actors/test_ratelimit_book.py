@@ -401,3 +401,15 @@ def test_rpm_60_two_keys_with_waiting_first_come_first_served() -> None:
         + [("a", ARRIVALS[59] + 60)] * 20
         + [("b", ARRIVALS[79] + 60)] * 20
     )
+
+
+def test_a_quota_group_gone_from_the_config_is_not_restored() -> None:
+    grouped = RateLimitBook(RateLimits(limits=Limits(rpm=5), quota_groups={"g": ("m1", "m2")}))
+    grouped.record("k", "m1", 10, 0.0)
+    saved = grouped.snapshot(1.0)
+    ungrouped = book(rpm=5)
+    ungrouped.restore(saved, 2.0, elapsed=1.0)
+    assert ungrouped.headroom("k", 2.0) == {}  # and no KeyError for /stats
+    assert ungrouped.used("k", "m1", 2.0).requests_minute == 0
+    grouped.restore(saved, 2.0, elapsed=1.0)
+    assert grouped.headroom("k", 2.0) == {"rpm": {"limit": 5, "used": 1, "remaining": 4}}

@@ -62,8 +62,9 @@ def test_each_attempt_counts_for_its_provider_and_key_and_the_call_once() -> Non
     a, b = book.providers["a"], book.providers["b"]
     assert (a.attempts, a.successes, dict(a.failures)) == (2, 1, {"rate_limit": 1})
     assert (b.attempts, b.successes) == (2, 2)
-    assert b.as_dict()["latency_ms"] == {"p50": 400.0, "p95": 400.0}
-    assert a.as_dict()["ttft_ms"] == {"p50": 50.0, "p95": 50.0}
+    assert b.as_dict()["latency_ms"] == {"p50": 200.0, "p95": 400.0}
+    # a provider's TTFT is its own: its hop's time to first content, not the call's
+    assert a.as_dict()["ttft_ms"] == {"p50": 100.0, "p95": 100.0}
     assert b.as_dict()["success_rate"] == 1.0 and a.as_dict()["success_rate"] == 0.5
     assert b.keys["b#1"].today.as_dict()["input_tokens"] == 10
     assert b.today.as_dict() == {
@@ -116,7 +117,23 @@ def test_percentiles_are_over_the_most_recent_samples_by_nearest_rank() -> None:
     book = StatsBook(MIDNIGHT)
     for latency in range(1, 101):
         book.add(record(ok("a", "a#1", latency / 1000)))
-    assert book.providers["a"].as_dict()["latency_ms"] == {"p50": 51.0, "p95": 96.0}
+    assert book.providers["a"].as_dict()["latency_ms"] == {"p50": 50.0, "p95": 95.0}
     for _ in range(1000):
         book.add(record(ok("a", "a#1", 1.0)))
     assert book.providers["a"].as_dict()["latency_ms"] == {"p50": 1000.0, "p95": 1000.0}
+
+
+def test_another_key_of_the_same_candidate_is_no_failover() -> None:
+    book = StatsBook(MIDNIGHT)
+    book.add(record(rate_limited("a", "a#1"), ok("a", "a#2", 0.1)))
+    book.add(record(Hop("a", "m", "full"), ok("a", "a#1", 0.1)))  # waited for room, then served
+    assert book.totals()["failovers"] == 0
+    assert [r["failover"] for r in book.recent_calls()] == [False, False]
+
+
+def test_a_stream_cut_mid_way_is_a_failure_of_the_provider_that_served_it() -> None:
+    book = StatsBook(MIDNIGHT)
+    book.add(record(ok("a", "a#1", 0.1), outcome="cut", stream=True))
+    a = book.providers["a"]
+    assert (a.attempts, a.successes, dict(a.failures)) == (1, 0, {"cut": 1})
+    assert a.keys["a#1"].successes == 0
