@@ -85,7 +85,7 @@ class ActorSystem:
         system.books = books
         system.telemetry = telemetry
         system.stats = LiveState(router, pools, books, checker.book, telemetry, wall_time.time())
-        telemetry.watch(system.stats.live)
+        telemetry.watch(system.stats.live, config.virtual_models)
         system.ready.set()
         return system
 

@@ -20,6 +20,7 @@ from protocols.errors import BadRequest
 from protocols.failures import FailureClass, UpstreamFailure, classify_error_object
 from protocols.stream_usage import ask_for_usage
 
+MAX_MODEL_NAME = 256  # longer names are no model's: they would only bloat logs and stats
 _CONTENT_FIELDS = ("content", "reasoning_content", "reasoning", "refusal")
 
 
@@ -49,6 +50,12 @@ class ChatRequest:
         if not isinstance(model, str) or not model.strip():
             raise BadRequest(
                 "'model' must be a non-empty string", param="model", code="invalid_type"
+            )
+        if len(model) > MAX_MODEL_NAME:
+            raise BadRequest(
+                f"'model' is longer than {MAX_MODEL_NAME} characters",
+                param="model",
+                code="invalid_value",
             )
         if not model.isprintable():  # it is echoed in headers (x-baton-model): no CR, LF, NUL
             raise BadRequest(

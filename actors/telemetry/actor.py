@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import sqlite3
 import time as wall_time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from datetime import time as time_of_day
 from pathlib import Path
@@ -86,9 +86,10 @@ class Telemetry:
         self.metrics = Metrics()
         self._send, self._receive = trio.open_memory_channel[CallRecord](self.buffer)
 
-    def watch(self, live: Live) -> None:
-        """Expose `live()` (what is in flight, cooling, healthy now) on /metrics."""
-        self.metrics = Metrics(live)
+    def watch(self, live: Live, virtual_models: Iterable[str] = ()) -> None:
+        """Expose `live()` (what is in flight, cooling, healthy now) on /metrics, and label
+        calls by model only for `virtual_models` and names an upstream served."""
+        self.metrics = Metrics(live, virtual_models)
 
     # -- the request path -----------------------------------------------------------------
 

@@ -10,7 +10,7 @@ Labels never carry a secret: providers, models, key aliases, outcomes and failur
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -65,7 +65,9 @@ class _LiveCollector(Collector):
 
 
 class Metrics:
-    def __init__(self, live: Live | None = None) -> None:
+    def __init__(self, live: Live | None = None, virtual_models: Iterable[str] = ()) -> None:
+        # a client may ask for any name: only these, and names an upstream served, are labels
+        self.virtual_models = frozenset(virtual_models)
         self.registry = CollectorRegistry(auto_describe=True)
         registry = self.registry
         self.calls = Counter(
@@ -137,8 +139,8 @@ class Metrics:
     def observe(self, record: CallRecord) -> None:
         child = self._child
         provider = record.provider or "none"
-        # a client may ask for any name: one it made up must not become a label of its own
-        model = "unknown" if record.error == "model_not_found" else record.model
+        served = record.provider is not None or record.model in self.virtual_models
+        model = record.model if served else "other"
         child(self.calls, record.endpoint, model, provider, record.outcome).inc()
         child(self.call_seconds, record.endpoint, record.outcome).observe(record.duration)
         ttft = provider_ttft(record)

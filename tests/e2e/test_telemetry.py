@@ -119,7 +119,7 @@ async def test_stats_metrics_and_records_agree_with_the_upstreams(tmp_path: Path
     metrics = samples(exposition)
     assert total(metrics, "baton_calls_total") == 8
     assert total(metrics, "baton_calls_total", outcome="cut") == 1
-    assert total(metrics, "baton_calls_total", model="unknown") == 1  # not "no-such-model"
+    assert total(metrics, "baton_calls_total", model="other") == 1  # not "no-such-model"
     for name, count in calls.items():
         assert total(metrics, "baton_upstream_attempts_total", provider=name) == count
     assert total(metrics, "baton_failovers_total") == 2

@@ -40,6 +40,7 @@ def test_a_request_keeps_unknown_fields_and_rewrites_only_the_model() -> None:
         (b"[1, 2]", None, "JSON object"),
         (b'{"messages": [{"role": "user", "content": "x"}]}', "model", "model"),
         (b'{"model": 5, "messages": []}', "model", "non-empty string"),
+        (b'{"model": "' + b"m" * 257 + b'", "messages": [{}]}', "model", "longer than 256"),
         (b'{"model": "m"}', "messages", "required"),
         (b'{"model": "m", "messages": []}', "messages", "non-empty array"),
         (b'{"model": "m", "messages": ["hi"]}', "messages[0]", "object"),
