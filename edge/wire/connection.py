@@ -284,12 +284,17 @@ class Connection:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._watch, nursery.cancel_scope)
             try:
+                reply: Reply | StreamReply | TakeOver | None = None
                 with trio.CancelScope() as self._answering:
                     if self._interrupted:
                         self._answering.cancel()
                     reply = await self.handler(request)
                 self._answering = None
                 if self._interrupted:
+                    if isinstance(reply, StreamReply):  # made before the cancel could land
+                        with trio.CancelScope(shield=True) as closing:
+                            closing.deadline = trio.current_time() + _ACLOSE_LIMIT
+                            await reply.chunks.aclose()  # its producer, key and record end
                     reply = _shutting_down()
                 keep = request.keep_alive and not self.closing.is_set()
                 if isinstance(reply, StreamReply):

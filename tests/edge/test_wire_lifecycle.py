@@ -291,3 +291,40 @@ async def test_after_the_grace_a_call_still_waiting_is_answered_503() -> None:
     assert reply.envelope()["code"] == "shutting_down"
     assert reply.headers.get("connection") == "close"
     assert cancelled == [True]
+
+
+async def test_a_stream_made_as_the_grace_ran_out_is_closed_not_dropped() -> None:
+    """The handler's last step cannot be cancelled (a shielded wait), and it returns a stream
+    after the interrupt: the stream's producer is closed (its key and record end), and the
+    client is answered 503 all the same."""
+    started, release = trio.Event(), trio.Event()
+    closed: list[bool] = []
+
+    class Chunks:
+        def __aiter__(self) -> Chunks:
+            return self
+
+        async def __anext__(self) -> bytes:
+            raise StopAsyncIteration
+
+        async def aclose(self) -> None:
+            closed.append(True)
+
+    async def handler(request: Request) -> Answer:
+        started.set()
+        with trio.CancelScope(shield=True):
+            await release.wait()
+        return StreamReply(200, {"content-type": "text/event-stream"}, Chunks())
+
+    with trio.fail_after(5):
+        async with serving(handler, graceful_timeout=0.2) as served:
+            async with await served.connect() as client:
+                await client.send(raw_request("POST", "/v1/chat/completions", body=b"{}"))
+                await started.wait()
+                served.stop.set()
+                await trio.sleep(0.4)  # past the grace: the connection is interrupted
+                release.set()
+                reply = await client.reply()
+                await served.done.wait()
+    assert reply.status == 503
+    assert closed == [True]
