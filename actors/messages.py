@@ -74,6 +74,7 @@ class Call:
     # A Responses call: the request as a provider of kind openai-responses gets it, untranslated
     native: dict[str, Any] | None = attrs.field(default=None, repr=False)
     request_id: str | None = None  # what the walk's log lines carry
+    hops: list[Hop] | None = attrs.field(default=None, repr=False)  # the trail, as it grows
 
 
 @attrs.frozen

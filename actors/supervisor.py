@@ -18,7 +18,7 @@ from loguru import logger
 
 from actors.credentials import CredentialPool
 from actors.health_book import HealthBook
-from actors.messages import Call, CallOutcome, StreamData, Streaming, StreamStarted
+from actors.messages import Call, CallOutcome, Hop, StreamData, Streaming, StreamStarted
 from actors.provider import ProviderActor
 from actors.routing import Router
 from actors.walk import Walk
@@ -40,11 +40,25 @@ class Supervisor:
         self._send, self._inbox = trio.open_memory_channel[Call](math.inf)
 
     async def call(
-        self, request: ChatRequest, deadline: float, native: dict[str, Any] | None = None
+        self,
+        request: ChatRequest,
+        deadline: float,
+        native: dict[str, Any] | None = None,
+        hops: list[Hop] | None = None,
     ) -> CallOutcome:
         """Walk `request`'s chain here, in the caller's task, by `deadline`. A `Streaming`
-        outcome's relay must be closed by the caller."""
-        walk = Walk(request, deadline, native, self.router, self.pools, self.providers, self.health)
+        outcome's relay must be closed by the caller. `hops`, when given, is where the walk
+        writes its trail as it goes: what a caller that is cancelled still gets to see."""
+        walk = Walk(
+            request,
+            deadline,
+            native,
+            self.router,
+            self.pools,
+            self.providers,
+            self.health,
+            hops=[] if hops is None else hops,
+        )
         return await walk.run()
 
     def submit(self, call: Call) -> None:
@@ -62,7 +76,7 @@ class Supervisor:
         call.scope.deadline = min(call.scope.deadline, call.deadline + _BACKSTOP_GRACE)
         with call.scope, call.reply, logger.contextualize(request_id=call.request_id):
             try:
-                outcome = await self.call(call.request, call.deadline, call.native)
+                outcome = await self.call(call.request, call.deadline, call.native, call.hops)
                 if not isinstance(outcome, Streaming):
                     await call.reply.send(outcome)
                     return

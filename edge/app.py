@@ -67,7 +67,7 @@ def create_handler(system: ActorSystem) -> Callable[[Request], Awaitable[Answer]
         )
         try:
             deadline = trio.current_time() + config.timeouts.total
-            outcome = await system.supervisor.call(chat, deadline)
+            outcome = await system.supervisor.call(chat, deadline, hops=meter.hops)
         except BaseException:  # the client left, or the gateway is stopping
             meter.finish(499, CANCELLED, None)
             raise

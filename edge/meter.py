@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from actors.messages import Provenance
+from actors.messages import Hop, Provenance
 from actors.telemetry.actor import Telemetry
 from actors.telemetry.record import CANCELLED, CUT, FAILED, OK, CallRecord
 from edge.wire import Request
@@ -31,6 +31,7 @@ class CallMeter:
         "_telemetry",
         "client",
         "endpoint",
+        "hops",
         "model",
         "request_id",
         "started_wall",
@@ -56,6 +57,7 @@ class CallMeter:
         self.started_wall = time.time()
         self._started = time.perf_counter()
         self.ttft: float | None = None
+        self.hops: list[Hop] = []  # the walk's trail as it grows (see Supervisor.call)
         self._done = False
         telemetry.call_started()
 
@@ -76,6 +78,9 @@ class CallMeter:
             return
         self._done = True
         duration = time.perf_counter() - self._started
+        if provenance is None and self.hops:  # cancelled mid-walk: what it tried still counts
+            attempts = sum(1 for hop in self.hops if hop.attempted)
+            provenance = Provenance(None, None, attempts, tuple(self.hops))
         served = provenance is not None and provenance.provider is not None
         self._telemetry.record(
             CallRecord(

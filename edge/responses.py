@@ -65,14 +65,14 @@ def create_route(system: ActorSystem) -> Callable[[Request], Awaitable[Answer]]:
         if not chat.stream:
             try:
                 deadline = trio.current_time() + config.timeouts.total
-                outcome = await system.supervisor.call(chat, deadline, prepared.native)
+                outcome = await system.supervisor.call(chat, deadline, prepared.native, meter.hops)
             except BaseException:
                 meter.finish(499, CANCELLED, None)
                 raise
             assert not isinstance(outcome, Streaming), outcome
             _walked(outcome.provenance, trail)
             return _complete(outcome, payload, ids, created_at, save, meter)
-        call, receive = submit(system, prepared, meter.request_id)
+        call, receive = submit(system, prepared, meter)
         stream = ResponseStream(payload, ids, created_at)
         first: object | None = None
         try:
@@ -227,11 +227,18 @@ async def prepare(
 
 
 def submit(
-    system: ActorSystem, prepared: Prepared, request_id: str | None = None
+    system: ActorSystem, prepared: Prepared, meter: CallMeter
 ) -> tuple[Call, trio.MemoryReceiveChannel[object]]:
     send, receive = trio.open_memory_channel[object](16)
     deadline = trio.current_time() + system.config.timeouts.total
-    call = Call(prepared.chat, deadline, send, native=prepared.native, request_id=request_id)
+    call = Call(
+        prepared.chat,
+        deadline,
+        send,
+        native=prepared.native,
+        request_id=meter.request_id,
+        hops=meter.hops,
+    )
     system.supervisor.submit(call)
     return call, receive
 

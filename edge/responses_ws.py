@@ -179,7 +179,7 @@ async def _serve_one(
     meter = CallMeter(
         system.telemetry, request_id, "responses-ws", client, prepared.chat.model, True
     )
-    call, receive = submit(system, prepared, request_id)
+    call, receive = submit(system, prepared, meter)
     relay = ResponsesStream(
         call,
         receive,

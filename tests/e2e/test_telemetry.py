@@ -8,13 +8,14 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import httpx
 import openai
 import pytest
 import trio
 from prometheus_client.parser import text_string_to_metric_families
 
 from edge.cli import main
-from edge.simulator import Complete, Cut, Error, always
+from edge.simulator import Complete, Cut, Error, Hang, always
 from tests.e2e.harness import (
     CLIENT_KEY,
     gateway_config,
@@ -211,3 +212,33 @@ async def test_baton_stats_shows_the_running_gateway(capsys: pytest.CaptureFixtu
     assert "alpha#1" in table and "model m" in table  # the cooled key and its scope
     assert "alpha/m=429,beta/m=200" in table  # the failover, in recent calls
     assert CLIENT_KEY not in table + shown.err
+
+
+async def test_a_call_the_client_gave_up_on_still_counts_what_it_tried() -> None:
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            upstreams = await start_upstreams(
+                nursery, alpha=always(Error.rate_limited(retry_after=30)), beta=always(Hang())
+            )
+            document = gateway_config(
+                upstreams,
+                virtual_models={"fallback": ["alpha/m", "beta/m"]},
+                timeouts={"first_byte": 20},
+            )
+            gateway = await start_gateway(nursery, document, upstreams)
+            async with gateway.http(timeout=1.0) as http:
+                with pytest.raises(httpx.ReadTimeout):
+                    await http.post(
+                        "/v1/chat/completions",
+                        json={"model": "fallback", "messages": [{"role": "user", "content": "x"}]},
+                    )
+            async with gateway.http() as http:
+                for _ in range(100):  # the gateway notices the client left
+                    stats = (await http.get("/stats")).json()
+                    if stats["totals"]["cancelled"]:
+                        break
+                    await trio.sleep(0.05)
+            nursery.cancel_scope.cancel()
+    assert stats["totals"]["cancelled"] == 1 and stats["totals"]["in_flight"] == 0
+    assert stats["providers"]["alpha"]["failures"] == {"rate_limit": 1}
+    assert stats["recent"][0]["route"].startswith("alpha/m=429")
