@@ -25,6 +25,7 @@ from actors.messages import KeyLease, Lease, NoKey, PoolMessage, Release
 from actors.ratelimit_book import Go, RateLimitBook, WaitUntil
 from protocols.failures import UpstreamFailure
 from protocols.ratelimit_headers import WindowState
+from protocols.usage import Usage
 
 
 @attrs.frozen
@@ -90,12 +91,16 @@ class CredentialPool:
         *,
         served: bool = True,
         windows: tuple[WindowState, ...] = (),
+        usage: Usage | None = None,
     ) -> None:
         """Give a key back: `failure` says what went wrong; `served=False` says nothing is known
         (the attempt was abandoned), so the key's record is left as it was. `windows`: what
-        the upstream's headers said of its rate limits."""
+        the upstream's headers said of its rate limits; `usage`: the tokens it reported, which
+        replace the estimate the token windows counted."""
         book, reservation = self.book, lease.reservation
         if book is not None and reservation is not None:
+            if usage is not None and usage.known:
+                book.settle(reservation, usage.total, trio.current_time())
             retry_after = failure.retry_after if failure is not None else None
             if windows or retry_after is not None:
                 book.observe(

@@ -84,6 +84,7 @@ class Completed:
     provenance: Provenance
     body: bytes = attrs.field(repr=False)
     native: bool = False  # a Responses object from the upstream itself, not a Chat completion
+    usage: Usage | None = None  # the tokens the reply reported (a Chat completion's)
 
 
 @attrs.frozen

@@ -54,7 +54,7 @@ from protocols.errors import (
 )
 from protocols.failures import FailureClass, UpstreamFailure
 from protocols.ratelimit_headers import WindowState
-from protocols.usage import Usage
+from protocols.usage import Usage, usage_of_completion_body
 
 _RATE_LIMIT_FALLBACK_WAIT = 10.0
 _DEADLINE = UpstreamFailure(FailureClass.TIMEOUT, "the call's deadline ran out")
@@ -192,9 +192,10 @@ class Walk:
         self._observe(target, None, latency)
         self.hops.append(Hop(target.provider, target.model, "200", alias, latency=latency))
         if isinstance(outcome, AttemptSucceeded):
-            pool.release(lease, target.model, windows=outcome.windows)
+            usage = None if native is not None else usage_of_completion_body(outcome.body)
+            pool.release(lease, target.model, windows=outcome.windows, usage=usage)
             self._outcome = Completed(
-                self._provenance(target), outcome.body, native=native is not None
+                self._provenance(target), outcome.body, native=native is not None, usage=usage
             )
             return None
         relay = Relay(outcome.upstream, self.deadline, pool, lease, target.model, outcome.windows)
@@ -290,7 +291,9 @@ class Relay:
             failure = event.failure if isinstance(event, StreamBroke) else None
             if failure is _DEADLINE:
                 failure = None
-            self._pool.release(self._lease, self._model, failure, windows=self._windows)
+            self._pool.release(
+                self._lease, self._model, failure, windows=self._windows, usage=self.usage
+            )
             self._lease = None
         return event
 

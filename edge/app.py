@@ -36,7 +36,6 @@ from edge.streaming import ChatStream
 from edge.wire import Reply, Request, StreamReply, TakeOver
 from protocols.chat import ChatRequest
 from protocols.errors import BatonError, MethodNotAllowed, ModelNotFound, NotFound
-from protocols.usage import usage_of_completion_body
 
 Answer = Reply | StreamReply | TakeOver
 Route = Callable[..., Awaitable[Answer]]  # (request) or, for a recorded call, (request, trail)
@@ -79,7 +78,7 @@ def create_handler(system: ActorSystem) -> Callable[[Request], Awaitable[Answer]
             body = MeteredStream(ChatStream(outcome), meter, outcome.provenance)
             return StreamReply(200, headers, body)
         if isinstance(outcome, Completed):
-            meter.finish(200, OK, outcome.provenance, usage=usage_of_completion_body(outcome.body))
+            meter.finish(200, OK, outcome.provenance, usage=outcome.usage)
             headers = {"content-type": JSON, **outcome.provenance.headers()}
             return Reply(200, headers, outcome.body)
         reply = error_response(outcome.error, outcome.provenance.headers())

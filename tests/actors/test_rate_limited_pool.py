@@ -12,6 +12,7 @@ from actors.messages import KeyLease, NoKey
 from actors.ratelimit_book import RateLimitBook
 from config.model import Credential, Limits, RateLimits
 from protocols.ratelimit_headers import WindowState
+from protocols.usage import Usage
 
 KEYS = (Credential("a", "secret-a"), Credential("b", "secret-b"))
 
@@ -118,3 +119,18 @@ async def test_a_probe_never_takes_a_key_without_room() -> None:
     assert isinstance(lease, KeyLease)
     pool.release(lease, "m")
     assert pool.lease_now("m") is None
+
+
+async def test_the_reported_usage_replaces_the_estimate_in_the_token_windows(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    book = RateLimitBook(RateLimits(limits=Limits(tpm=1000)))
+    pool = CredentialPool(KeyPool(KEYS[:1]), book)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(pool.run)
+        lease = await pool.lease("m", tokens=10)
+        assert isinstance(lease, KeyLease)
+        assert book.used("a", "m", trio.current_time()).tokens_minute == 10  # the estimate
+        pool.release(lease, "m", usage=Usage(input=300, output=450))
+        assert book.used("a", "m", trio.current_time()).tokens_minute == 750
+        nursery.cancel_scope.cancel()
