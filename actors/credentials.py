@@ -148,6 +148,8 @@ class CredentialPool:
         now = trio.current_time()
         wake = math.inf
         for request in self._waiting:
+            if _abandoned(request):  # its caller gave up: a key must not count it as sent
+                continue
             answer = self._try(request, now)
             if isinstance(answer, _Wait):
                 still_waiting.append(request)
@@ -202,3 +204,8 @@ class CredentialPool:
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             if isinstance(reply, KeyLease):  # the requester gave up: the key goes straight back
                 self.pool.release(reply.index)
+
+
+def _abandoned(request: Lease) -> bool:
+    reply = request.reply
+    return reply is not None and reply.statistics().open_receive_channels == 0

@@ -134,3 +134,21 @@ async def test_the_reported_usage_replaces_the_estimate_in_the_token_windows(
         pool.release(lease, "m", usage=Usage(input=300, output=450))
         assert book.used("a", "m", trio.current_time()).tokens_minute == 750
         nursery.cancel_scope.cancel()
+
+
+async def test_a_caller_that_stopped_waiting_for_room_is_not_counted_when_room_comes(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    pool = limited_pool(rpm=1, keys=KEYS[:1])
+    async with trio.open_nursery() as nursery:
+        await nursery.start(pool.run)
+        first = await pool.lease("m")
+        assert isinstance(first, KeyLease)
+        pool.release(first, "m")
+        with trio.move_on_after(5):  # gives up long before the minute is over
+            await pool.lease("m", deadline=trio.current_time() + 120, wait_for_room=True)
+        await trio.sleep(60)  # room again: nobody is waiting for it any more
+        assert pool.book is not None
+        assert pool.book.used("a", "m", trio.current_time()).requests_minute == 0
+        assert isinstance(await pool.lease("m"), KeyLease)  # the room is there to be had
+        nursery.cancel_scope.cancel()
