@@ -258,7 +258,8 @@ class Config:
 
     def shared_by(self, workers: int) -> Config:
         """The config one of `workers` processes serves with: each holds an equal share of
-        every configured rate limit, so together they keep within it (they share no state)."""
+        every configured rate limit and of each key's concurrency (at least 1), so together
+        they keep within them (they share no state)."""
         if workers <= 1:
             return self
         providers = {}
@@ -271,7 +272,12 @@ class Config:
                     model: value.share(workers) for model, value in limits.model_limits.items()
                 },
             )
-            providers[name] = attrs.evolve(provider, rate_limits=shared)
+            concurrency = provider.max_concurrent_per_key
+            if concurrency is not None:
+                concurrency = max(1, concurrency // workers)
+            providers[name] = attrs.evolve(
+                provider, rate_limits=shared, max_concurrent_per_key=concurrency
+            )
         return attrs.evolve(self, providers=providers)
 
     def health_for(self, provider: str) -> HealthSettings:

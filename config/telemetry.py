@@ -24,8 +24,12 @@ def read_telemetry(reader: Reader, value: object, path: str = "telemetry") -> Te
     if not fields:
         return settings
     if fields.get("retention_days") is not None:
-        days = reader.seconds(fields["retention_days"], child(path, "retention_days"))
-        if days is not None:
+        days = reader.number(
+            fields["retention_days"], child(path, "retention_days"), "expected a number of days"
+        )
+        if days is not None and days <= 0:
+            reader.fail(child(path, "retention_days"), f"must be greater than 0, got {days:g}")
+        elif days is not None:
             settings = attrs.evolve(settings, retention_days=days)
     if fields.get("buffer") is not None:
         buffer = reader.integer(fields["buffer"], child(path, "buffer"), minimum=1)

@@ -137,8 +137,10 @@ class MeteredStream:
         return chunk
 
     def farewell(self) -> bytes:
-        self._outcome, self._error = CUT, "shutting_down"
-        return self._inner.farewell()
+        data = self._inner.farewell()
+        if data and self._outcome is None:  # it did cut the stream short
+            self._outcome, self._error = CUT, "shutting_down"
+        return data
 
     async def aclose(self) -> None:
         try:

@@ -69,7 +69,10 @@ async def _converse(
     recent: dict[str, StoredResponse] = {}
     waiting: list[str | bytes] = []  # a message that arrived while a turn was running
     while True:
-        message = waiting.pop() if waiting else await _next_message(socket, closing)
+        stopping = closing is not None and closing.is_set()
+        message = (
+            waiting.pop() if waiting and not stopping else await _next_message(socket, closing)
+        )
         if message is None:
             with trio.move_on_after(_CLOSE_LIMIT):
                 await socket.aclose(_GOING_AWAY, "the gateway is stopping")

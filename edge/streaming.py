@@ -64,7 +64,10 @@ class ChatStream:
         return stream_error_event(event.failure, self._provider)
 
     def farewell(self) -> bytes:
-        """The event that ends the stream when the gateway stops before the upstream did."""
+        """The event that ends the stream when the gateway stops before the upstream did
+        (nothing, if the stream had already ended)."""
+        if self._done:
+            return b""
         self._done = True
         envelope = error_envelope(
             "the gateway is shutting down: the stream was cut short",

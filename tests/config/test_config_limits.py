@@ -175,6 +175,7 @@ providers:
     keys: [k]
     models: [m, n]
     limits: {rpm: 60, tpd: 100001}
+    max_concurrent_per_key: 5
     model_limits: {n: {rpd: 3}}
 """,
         env={},
@@ -182,4 +183,6 @@ providers:
     shared = loaded.config.shared_by(4).providers["alpha"].rate_limits
     assert shared.limits == Limits(rpm=15, tpd=25000)
     assert shared.model_limits["n"] == Limits(rpd=1)  # never below one
+    assert loaded.config.shared_by(4).providers["alpha"].max_concurrent_per_key == 1
+    assert loaded.config.shared_by(2).providers["alpha"].max_concurrent_per_key == 2
     assert loaded.config.shared_by(1) is loaded.config
