@@ -84,6 +84,7 @@ def _worker(
 ) -> None:
     logs.configure_with(log_options)
     loaded = baton_config.load(config_path)
+    logs.register_secrets(logs.config_secrets(loaded.config))  # before any actor can log
     trio.run(
         partial(
             _serve_recorded,
