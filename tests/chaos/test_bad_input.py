@@ -12,8 +12,8 @@ import trio
 import yaml
 
 from edge.simulator import Complete, Error, always, by_key
-from tests.e2e.harness import gateway_config, start_upstreams
-from tests.e2e.test_cli import BATON, SECRETS
+from tests.e2e.harness import BATON, free_port, gateway_config, start_upstreams, until_healthy
+from tests.e2e.test_cli import SECRETS
 
 CLIENT = SECRETS[2]
 MAX_BODY = 1024 * 1024
@@ -130,9 +130,7 @@ async def test_bad_input_gets_the_right_4xx_and_no_secret_leaks(tmp_path: Path) 
             )
             path = tmp_path / "baton.yaml"
             path.write_text(yaml.safe_dump(document))
-            with trio.socket.socket() as probe:
-                await probe.bind(("127.0.0.1", 0))
-                port = probe.getsockname()[1]
+            port = await free_port()
             process = await trio.lowlevel.open_process(
                 [
                     *BATON,
@@ -152,13 +150,7 @@ async def test_bad_input_gets_the_right_4xx_and_no_secret_leaks(tmp_path: Path) 
             replies: list[bytes] = []
             try:
                 async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
-                    for _ in range(600):  # until the process is up
-                        try:
-                            if (await client.get("/health")).status_code == 200:
-                                break
-                        except httpx.TransportError:
-                            pass
-                        await trio.sleep(0.1)
+                    await until_healthy(client)
                     good = ask({"model": "vm", "messages": HI})
                     for name, raw, status, code in BATTERY:
                         got, headers, body = await exchange(port, raw)

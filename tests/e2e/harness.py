@@ -7,6 +7,7 @@ The gateway runs in the test's own trio loop (real Hypercorn, real sockets); the
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -24,6 +25,7 @@ from edge.server import serve
 from edge.simulator import Script, Simulator
 
 CLIENT_KEY = "client-key-for-tests"
+BATON = [sys.executable, "-m", "edge.cli"]  # the CLI as a real process
 T = TypeVar("T")
 
 
@@ -170,3 +172,22 @@ async def websocket(port: int, path: str, **options: Any) -> AsyncIterator[WebSo
                     await socket.aclose()
     finally:
         await stream.aclose()
+
+
+async def free_port() -> int:
+    """A port on 127.0.0.1 that was free a moment ago, for a gateway process to bind."""
+    with trio.socket.socket() as probe:
+        await probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def until_healthy(client: httpx.AsyncClient, tries: int = 600) -> None:
+    """Wait (0.1 s a try) until a gateway process answers `GET /health` with 200."""
+    for _ in range(tries):
+        try:
+            if (await client.get("/health")).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        await trio.sleep(0.1)
+    raise AssertionError("the gateway process never became healthy")

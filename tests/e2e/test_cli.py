@@ -3,7 +3,6 @@
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import openai
@@ -11,9 +10,8 @@ import trio
 import yaml
 
 from edge.simulator import Complete, Error, always
-from tests.e2e.harness import gateway_config, in_thread, start_upstreams
+from tests.e2e.harness import BATON, free_port, gateway_config, in_thread, start_upstreams
 
-BATON = [sys.executable, "-m", "edge.cli"]
 SECRETS = ("sk-alpha-SECRET-0123456789", "sk-beta-SECRET-9876543210", "client-SECRET-key-42")
 
 
@@ -110,9 +108,7 @@ async def test_serve_answers_the_openai_client_and_stops_on_sigterm(tmp_path: Pa
             )
             path = tmp_path / "baton.yaml"
             path.write_text(yaml.safe_dump(document))
-            with trio.socket.socket() as probe:
-                await probe.bind(("127.0.0.1", 0))
-                port = probe.getsockname()[1]
+            port = await free_port()
             data_dir = tmp_path / "state"
             process = await trio.lowlevel.open_process(
                 [

@@ -17,8 +17,7 @@ import trio
 import yaml
 
 from edge.simulator import Complete, Cut, Error, by_key, error_envelope
-from tests.e2e.harness import gateway_config, start_upstreams
-from tests.e2e.test_cli import BATON
+from tests.e2e.harness import BATON, free_port, gateway_config, start_upstreams, until_healthy
 
 ALPHA = "sk-alpha-LOGRUN-5f2e9c1d7b3a"
 BETA = "sk-beta-LOGRUN-8c4d2a6e0f19"
@@ -83,9 +82,7 @@ async def run_gateway(tmp_path: Path, *flags: str) -> Run:
         )
         config = tmp_path / "baton.yaml"
         config.write_text(yaml.safe_dump(document))
-        with trio.socket.socket() as probe:
-            await probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
+        port = await free_port()
         log_path = tmp_path / "stderr.log"
         with log_path.open("wb") as log_file:
             process = await trio.lowlevel.open_process(
@@ -160,13 +157,7 @@ async def make_calls(base_url: str) -> list[Exchange]:
     exchanges = []
     with trio.fail_after(60):
         async with httpx.AsyncClient(base_url=base_url, timeout=20) as client:
-            for _ in range(600):  # until the process is up
-                try:
-                    if (await client.get("/health")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                await trio.sleep(0.1)
+            await until_healthy(client)
             for name, path, headers, payload in calls:
                 reply = await client.post(path, headers=headers, json=payload)
                 exchanges.append(
