@@ -74,8 +74,8 @@ def read_quota_groups(
                 continue
             if model in owner and owner[model] != name:
                 reader.fail(item_path, f"{model!r} is already in quota group {owner[model]!r}")
-            elif models is not None and not _serves(models, model):
-                reader.fail(item_path, _not_listed(model, models))
+            elif models is not None and not serves_model(models, model):
+                reader.fail(item_path, not_listed(model, models))
             elif model not in members:
                 members.append(model)
                 owner[model] = name
@@ -109,7 +109,7 @@ def read_model_limits(
             reader.fail(entry_path, "empty model name")
             continue
         if models is not None and groups is not None:
-            if not _serves(models, name) and name not in groups:
+            if not serves_model(models, name) and name not in groups:
                 listed = ", ".join(m for m in models if m != ANY_MODEL)
                 reader.fail(
                     entry_path,
@@ -146,10 +146,10 @@ def _model_name(reader: Reader, value: object, path: str) -> str | None:
     return None if text is None else text.strip()
 
 
-def _serves(models: Collection[str], model: str) -> bool:
+def serves_model(models: Collection[str], model: str) -> bool:
     return ANY_MODEL in models or model in models
 
 
-def _not_listed(model: str, models: Collection[str]) -> str:
+def not_listed(model: str, models: Collection[str]) -> str:
     listed = ", ".join(m for m in models if m != ANY_MODEL)
     return f"the provider does not list model {model!r} (it lists {listed})"

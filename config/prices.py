@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
+from config.limits import not_listed, serves_model
 from config.model import ANY_MODEL, Price
 from config.reader import Reader, child
 from protocols.usage import Usage
@@ -52,11 +53,8 @@ def read_prices(
         if not model.strip():
             reader.fail(entry_path, "empty model name")
             continue
-        if models is not None and model != ANY_MODEL and not _serves(models, model):
-            listed = ", ".join(m for m in models if m != ANY_MODEL)
-            reader.fail(
-                entry_path, f"the provider does not list model {model!r} (it lists {listed})"
-            )
+        if models is not None and model != ANY_MODEL and not serves_model(models, model):
+            reader.fail(entry_path, not_listed(model, models))
             continue
         price = read_price(reader, body, entry_path)
         if price is not None:
@@ -109,7 +107,3 @@ def cost_of(usage: Usage, price: Price | None) -> float | None:
 def _usd(reader: Reader, value: object, path: str) -> float | None:
     """A finite number >= 0."""
     return reader.number(value, path, "must be a number >= 0 (USD per 1M tokens)", minimum=0)
-
-
-def _serves(models: Collection[str], model: str) -> bool:
-    return ANY_MODEL in models or model in models
