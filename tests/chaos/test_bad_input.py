@@ -12,7 +12,13 @@ import trio
 import yaml
 
 from edge.simulator import Complete, Error, always, by_key
-from tests.e2e.harness import BATON, free_port, gateway_config, start_upstreams, until_healthy
+from tests.e2e.harness import (
+    free_port,
+    gateway_config,
+    serve_command,
+    start_upstreams,
+    until_healthy,
+)
 from tests.e2e.test_cli import SECRETS
 
 CLIENT = SECRETS[2]
@@ -132,18 +138,7 @@ async def test_bad_input_gets_the_right_4xx_and_no_secret_leaks(tmp_path: Path) 
             path.write_text(yaml.safe_dump(document))
             port = await free_port()
             process = await trio.lowlevel.open_process(
-                [
-                    *BATON,
-                    "serve",
-                    "--config",
-                    str(path),
-                    "--port",
-                    str(port),
-                    "--data-dir",
-                    str(tmp_path / "state"),
-                    "--log-level",
-                    "DEBUG",
-                ],
+                serve_command(path, port, tmp_path / "state"),
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
             )

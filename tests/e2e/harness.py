@@ -174,6 +174,23 @@ async def websocket(port: int, path: str, **options: Any) -> AsyncIterator[WebSo
         await stream.aclose()
 
 
+def serve_command(config: Path, port: int, data_dir: Path, *flags: str) -> list[str]:
+    """`baton serve` as a real process on 127.0.0.1:`port`, logging at DEBUG."""
+    return [
+        *BATON,
+        "serve",
+        "--config",
+        str(config),
+        "--port",
+        str(port),
+        "--data-dir",
+        str(data_dir),
+        "--log-level",
+        "DEBUG",
+        *flags,
+    ]
+
+
 async def free_port() -> int:
     """A port on 127.0.0.1 that was free a moment ago, for a gateway process to bind."""
     with trio.socket.socket() as probe:

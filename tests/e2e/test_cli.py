@@ -10,7 +10,14 @@ import trio
 import yaml
 
 from edge.simulator import Complete, Error, always
-from tests.e2e.harness import BATON, free_port, gateway_config, in_thread, start_upstreams
+from tests.e2e.harness import (
+    BATON,
+    free_port,
+    gateway_config,
+    in_thread,
+    serve_command,
+    start_upstreams,
+)
 
 SECRETS = ("sk-alpha-SECRET-0123456789", "sk-beta-SECRET-9876543210", "client-SECRET-key-42")
 
@@ -111,18 +118,7 @@ async def test_serve_answers_the_openai_client_and_stops_on_sigterm(tmp_path: Pa
             port = await free_port()
             data_dir = tmp_path / "state"
             process = await trio.lowlevel.open_process(
-                [
-                    *BATON,
-                    "serve",
-                    "--config",
-                    str(path),
-                    "--port",
-                    str(port),
-                    "--data-dir",
-                    str(data_dir),
-                    "--log-level",
-                    "DEBUG",
-                ],
+                serve_command(path, port, data_dir),
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
             )

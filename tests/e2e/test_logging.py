@@ -17,7 +17,13 @@ import trio
 import yaml
 
 from edge.simulator import Complete, Cut, Error, by_key, error_envelope
-from tests.e2e.harness import BATON, free_port, gateway_config, start_upstreams, until_healthy
+from tests.e2e.harness import (
+    free_port,
+    gateway_config,
+    serve_command,
+    start_upstreams,
+    until_healthy,
+)
 
 ALPHA = "sk-alpha-LOGRUN-5f2e9c1d7b3a"
 BETA = "sk-beta-LOGRUN-8c4d2a6e0f19"
@@ -86,19 +92,7 @@ async def run_gateway(tmp_path: Path, *flags: str) -> Run:
         log_path = tmp_path / "stderr.log"
         with log_path.open("wb") as log_file:
             process = await trio.lowlevel.open_process(
-                [
-                    *BATON,
-                    "serve",
-                    "--config",
-                    str(config),
-                    "--port",
-                    str(port),
-                    "--data-dir",
-                    str(tmp_path / "state"),
-                    "--log-level",
-                    "DEBUG",
-                    *flags,
-                ],
+                serve_command(config, port, tmp_path / "state", *flags),
                 stdout=log_file,
                 stderr=log_file,
             )
