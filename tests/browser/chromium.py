@@ -148,3 +148,17 @@ class Browser:
             return [entry["message"] for entry in entries if entry["level"] == "SEVERE"]
 
         return await self._run(read)
+
+
+async def shows_the_failover(browser: Browser, call: str) -> None:
+    """The recent-calls row `call` (a selector) shows alpha's 429 hop as failed and beta's as
+    the one that served: the failover both the fed and the live tests make."""
+    hops = await browser.js(
+        f"[...document.querySelectorAll('{call} .hop')]"
+        ".map(h => [h.dataset.target, h.dataset.mark, h.className])"
+    )
+    assert hops == [
+        ["alpha/m-large", "429", "hop failed"],
+        ["beta/m-large", "200", "hop served"],
+    ]
+    assert await browser.text(f'{call} [data-field="provider"]') == "beta"
