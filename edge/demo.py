@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import signal
 
-import httpx
+import httpx2
 import trio
 import yaml
 
@@ -77,7 +77,7 @@ async def walk_through(url: str) -> None:
     """Make the calls a newcomer would, and say what happened on each."""
     request = {"model": "coding-elite", "messages": [{"role": "user", "content": "hi"}]}
     headers = {"authorization": f"Bearer {DEMO_KEY}"}
-    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=30) as client:
+    async with httpx2.AsyncClient(base_url=url, headers=headers, timeout=30) as client:
         print("Walk-through:")
         for step, note in (
             (1, "flaky says 429, broken says 500, steady serves"),
@@ -96,7 +96,7 @@ async def walk_through(url: str) -> None:
             route = response.headers["x-baton-route"]
             async for line in response.aiter_lines():
                 if line.startswith("data: {"):
-                    chunk = httpx.Response(200, content=line[6:]).json()
+                    chunk = httpx2.Response(200, content=line[6:]).json()
                     for choice in chunk.get("choices", []):
                         print(choice["delta"].get("content") or "", end="", flush=True)
         print(f"\n     x-baton-route: {route}")

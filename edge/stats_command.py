@@ -15,7 +15,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any, TextIO
 
-import httpx
+import httpx2
 
 from config.model import redact_url
 from edge.stats_table import render
@@ -51,10 +51,10 @@ def fetch_stats(base: str, key: str | None, *, timeout: float = TIMEOUT) -> dict
             raise StatsError("the key is not printable ASCII, so it cannot be sent as a bearer")
         headers["authorization"] = f"Bearer {key}"
     try:
-        response = httpx.get(url, headers=headers, timeout=timeout, trust_env=False)
-    except httpx.TimeoutException:
+        response = httpx2.get(url, headers=headers, timeout=timeout, trust_env=False)
+    except httpx2.TimeoutException:
         raise StatsError(f"the gateway at {shown} did not answer within {timeout:g}s") from None
-    except (httpx.TransportError, httpx.InvalidURL, ValueError) as exc:
+    except (httpx2.TransportError, httpx2.InvalidURL, ValueError) as exc:
         reason = scrub(str(exc), [key]) or type(exc).__name__
         raise StatsError(f"cannot reach the gateway at {shown}: {reason}") from None
     if response.status_code == 401:

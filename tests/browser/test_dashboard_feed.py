@@ -7,7 +7,7 @@ import json
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection
@@ -31,7 +31,7 @@ async def _closed_with(socket: Any) -> tuple[int, str | None]:
 async def test_the_page_is_served_without_a_key_and_locked_down() -> None:
     with trio.fail_after(10):
         async with dashboard_server(documented_snapshot) as served:
-            async with httpx.AsyncClient(base_url=served.url) as http:
+            async with httpx2.AsyncClient(base_url=served.url) as http:
                 page = await http.get("/dashboard")
                 plain = await http.get("/dashboard/live")
     assert page.status_code == 200

@@ -7,7 +7,7 @@ import signal
 import subprocess
 from pathlib import Path
 
-import httpx
+import httpx2
 import trio
 import yaml
 
@@ -144,7 +144,7 @@ async def test_bad_input_gets_the_right_4xx_and_no_secret_leaks(tmp_path: Path) 
             )
             replies: list[bytes] = []
             try:
-                async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+                async with httpx2.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
                     await until_healthy(client)
                     good = ask({"model": "vm", "messages": HI})
                     for name, raw, status, code in BATTERY:

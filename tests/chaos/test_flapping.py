@@ -4,7 +4,7 @@ every recovery the flapping provider is used again (its probes bring it back to 
 
 from collections import Counter
 
-import httpx
+import httpx2
 import trio
 
 from edge.simulator import Complete, always
@@ -32,7 +32,7 @@ async def test_a_flapping_provider_fails_no_call_and_is_used_again_after_each_re
             flapping.started = trio.current_time()
 
             async def client() -> None:
-                async with httpx.AsyncClient(base_url=gateway.url, timeout=20) as http:
+                async with httpx2.AsyncClient(base_url=gateway.url, timeout=20) as http:
                     while trio.current_time() - flapping.started < DURATION:
                         sent = trio.current_time() - flapping.started
                         reply = await http.post(

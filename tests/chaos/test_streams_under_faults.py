@@ -7,7 +7,7 @@ import os
 import random
 from collections import Counter
 
-import httpx
+import httpx2
 import trio
 
 from edge.simulator import Complete, Cut, Stall, by_model
@@ -37,7 +37,7 @@ def rss_kib() -> int:
         return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
 
 
-async def read_stream(client: httpx.AsyncClient, model: str) -> str:
+async def read_stream(client: httpx2.AsyncClient, model: str) -> str:
     """'whole', 'error' (an explicit error event), or 'short' (what must never happen)."""
     text, done, error = [], False, False
     async with client.stream(
@@ -61,7 +61,7 @@ async def read_stream(client: httpx.AsyncClient, model: str) -> str:
                     continue
                 for choice in event.get("choices", []):
                     text.append(choice["delta"].get("content") or "")
-        except httpx.RemoteProtocolError:
+        except httpx2.RemoteProtocolError:
             pass  # an unterminated body: judged below like any other short stream
     if done and not error and "".join(text) == TEXT:
         return "whole"
@@ -90,12 +90,12 @@ async def test_cut_and_stalled_streams_end_whole_or_with_an_error_and_leak_nothi
             seen: Counter[tuple[str, str]] = Counter()
             marks = []
             for _ in range(ROUNDS):
-                limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
-                async with httpx.AsyncClient(
+                limits = httpx2.Limits(max_connections=None, max_keepalive_connections=None)
+                async with httpx2.AsyncClient(
                     base_url=gateway.url, limits=limits, timeout=30
                 ) as client:
 
-                    async def one(model: str, client: httpx.AsyncClient = client) -> None:
+                    async def one(model: str, client: httpx2.AsyncClient = client) -> None:
                         seen[(model, await read_stream(client, model))] += 1
 
                     async with trio.open_nursery() as streams:

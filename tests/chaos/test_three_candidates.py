@@ -7,7 +7,7 @@ import contextlib
 import time
 from collections import Counter
 
-import httpx
+import httpx2
 import trio
 
 from edge.simulator import Complete, Error, Hang, always
@@ -39,12 +39,12 @@ async def test_500_calls_through_a_429_a_hang_and_a_server() -> None:
             async with contextlib.AsyncExitStack() as stack:
                 clients = [
                     await stack.enter_async_context(
-                        httpx.AsyncClient(base_url=gateway.url, timeout=60)
+                        httpx2.AsyncClient(base_url=gateway.url, timeout=60)
                     )
                     for _ in range(CLIENTS)
                 ]
 
-                async def call(client: httpx.AsyncClient) -> None:
+                async def call(client: httpx2.AsyncClient) -> None:
                     start = time.monotonic()
                     reply = await client.post(
                         "/v1/chat/completions",

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import attrs
-import httpx
+import httpx2
 import openai
 import trio
 import yaml
@@ -48,8 +48,8 @@ class Gateway:
             **options,
         )
 
-    def http(self, **options: Any) -> httpx.AsyncClient:
-        return httpx.AsyncClient(
+    def http(self, **options: Any) -> httpx2.AsyncClient:
+        return httpx2.AsyncClient(
             base_url=self.url,
             timeout=options.pop("timeout", 30),
             headers={"authorization": f"Bearer {self.api_key}"},
@@ -198,13 +198,13 @@ async def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-async def until_healthy(client: httpx.AsyncClient, tries: int = 600) -> None:
+async def until_healthy(client: httpx2.AsyncClient, tries: int = 600) -> None:
     """Wait (0.1 s a try) until a gateway process answers `GET /health` with 200."""
     for _ in range(tries):
         try:
             if (await client.get("/health")).status_code == 200:
                 return
-        except httpx.TransportError:
+        except httpx2.TransportError:
             pass
         await trio.sleep(0.1)
     raise AssertionError("the gateway process never became healthy")

@@ -1,6 +1,6 @@
 """The edge: auth, bad input, model listing, routing forms, and pass-through of the request."""
 
-import httpx
+import httpx2
 import openai
 import pytest
 import trio
@@ -22,7 +22,7 @@ async def gateway_with(nursery: trio.Nursery, **config: object) -> Gateway:
     )
 
 
-def assert_envelope(response: httpx.Response, status: int, code: str | None) -> dict:
+def assert_envelope(response: httpx2.Response, status: int, code: str | None) -> dict:
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/json")
     error = response.json()["error"]
@@ -51,7 +51,7 @@ async def test_client_auth(headers: dict[str, str], status: int) -> None:
     with trio.fail_after(10):
         async with trio.open_nursery() as nursery:
             gateway = await gateway_with(nursery)
-            async with httpx.AsyncClient(base_url=gateway.url) as http:
+            async with httpx2.AsyncClient(base_url=gateway.url) as http:
                 response = await http.post("/v1/chat/completions", json=CHAT, headers=headers)
                 if status == 401:
                     error = assert_envelope(response, 401, "invalid_api_key")

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import httpx
+import httpx2
 import trio
 import yaml
 
@@ -150,7 +150,7 @@ async def make_calls(base_url: str) -> list[Exchange]:
     ]
     exchanges = []
     with trio.fail_after(60):
-        async with httpx.AsyncClient(base_url=base_url, timeout=20) as client:
+        async with httpx2.AsyncClient(base_url=base_url, timeout=20) as client:
             await until_healthy(client)
             for name, path, headers, payload in calls:
                 reply = await client.post(path, headers=headers, json=payload)

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 import trio
 from loguru import logger
@@ -134,4 +134,4 @@ async def test_every_reply_of_the_api_carries_an_id(tmp_path: Path) -> None:
     assert ids[4] == "given-1"
     assert len(set(ids)) == len(ids)
     assert all(one.startswith("req_") for one in ids[:4] + ids[5:])
-    assert isinstance(streamed, httpx.Response)
+    assert isinstance(streamed, httpx2.Response)

@@ -3,7 +3,7 @@
 import base64
 import json
 
-import httpx
+import httpx2
 import trio
 from trio_websocket import open_websocket_url
 
@@ -85,7 +85,7 @@ async def test_a_wrong_key_is_refused_at_the_handshake() -> None:
     with trio.fail_after(20):
         async with trio.open_nursery() as nursery:
             gateway = await launch(nursery, {"alpha": always(Complete())})
-            async with httpx.AsyncClient(base_url=gateway.url) as http:
+            async with httpx2.AsyncClient(base_url=gateway.url) as http:
                 refused = await http.get(
                     "/v1/responses", headers={**handshake, "authorization": "Bearer no"}
                 )

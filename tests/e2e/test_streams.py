@@ -3,7 +3,7 @@ client that leaves cancels the upstream and leaks nothing."""
 
 import json
 
-import httpx
+import httpx2
 import openai
 import pytest
 import trio
@@ -177,7 +177,7 @@ async def test_a_client_leaving_while_the_upstream_hangs_cancels_it() -> None:
             gateway = await launch(nursery, {"alpha": always(Hang())}, timeouts={"first_byte": 30})
             alpha = gateway.upstreams["alpha"]
             async with gateway.http(timeout=0.5) as http:
-                with pytest.raises(httpx.ReadTimeout):
+                with pytest.raises(httpx2.ReadTimeout):
                     await http.post(
                         "/v1/chat/completions",
                         json={"model": "alpha/m", "messages": [{"role": "user", "content": "x"}]},

@@ -8,7 +8,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 import openai
 import pytest
 import trio
@@ -227,7 +227,7 @@ async def test_a_call_the_client_gave_up_on_still_counts_what_it_tried() -> None
             )
             gateway = await start_gateway(nursery, document, upstreams)
             async with gateway.http(timeout=1.0) as http:
-                with pytest.raises(httpx.ReadTimeout):
+                with pytest.raises(httpx2.ReadTimeout):
                     await http.post(
                         "/v1/chat/completions",
                         json={"model": "fallback", "messages": [{"role": "user", "content": "x"}]},

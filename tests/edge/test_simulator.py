@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 import trio
 
@@ -31,14 +31,14 @@ from tests.schema import SchemaMismatch, validate
 
 CHAT = "/chat/completions"
 MESSAGES = [{"role": "user", "content": "Say hello to the simulator"}]
-SHORT = httpx.Timeout(5.0, read=0.3)
+SHORT = httpx2.Timeout(5.0, read=0.3)
 
 
 @asynccontextmanager
 async def running(
-    sim: Simulator, timeout: httpx.Timeout | float = 5.0
-) -> AsyncIterator[httpx.AsyncClient]:
-    async with sim.serving(), httpx.AsyncClient(base_url=sim.base_url, timeout=timeout) as client:
+    sim: Simulator, timeout: httpx2.Timeout | float = 5.0
+) -> AsyncIterator[httpx2.AsyncClient]:
+    async with sim.serving(), httpx2.AsyncClient(base_url=sim.base_url, timeout=timeout) as client:
         yield client
     assert sim.errors == []
 
@@ -241,7 +241,7 @@ async def test_hang_until_the_client_times_out() -> None:
     sim = Simulator(always(Hang()))
     with trio.fail_after(10):
         async with running(sim, SHORT) as client:
-            with pytest.raises(httpx.ReadTimeout):
+            with pytest.raises(httpx2.ReadTimeout):
                 await client.post(CHAT, json=chat())
             await sim.wait_for_disconnects(1)
     assert sim.disconnects == 1
@@ -264,7 +264,7 @@ async def test_delay_abandoned_by_the_client_counts_as_a_disconnect() -> None:
     sim = Simulator(always(Complete(delay=30)))
     with trio.fail_after(10):
         async with running(sim, SHORT) as client:
-            with pytest.raises(httpx.ReadTimeout):
+            with pytest.raises(httpx2.ReadTimeout):
                 await client.post(CHAT, json=chat())
             await sim.wait_for_disconnects(1)
 
@@ -276,7 +276,7 @@ async def test_stall_after_two_chunks() -> None:
         async with running(sim, SHORT) as client:
             async with client.stream("POST", CHAT, json=chat(stream=True)) as response:
                 assert response.status_code == 200
-                with pytest.raises(httpx.ReadTimeout):
+                with pytest.raises(httpx2.ReadTimeout):
                     async for line in response.aiter_lines():
                         if line:
                             received.append(line)
@@ -292,7 +292,7 @@ async def test_stall_non_stream_sends_headers_then_goes_silent() -> None:
     sim = Simulator(always(Stall()))
     with trio.fail_after(10):
         async with running(sim, SHORT) as client:
-            with pytest.raises(httpx.ReadTimeout):
+            with pytest.raises(httpx2.ReadTimeout):
                 await client.post(CHAT, json=chat())
             await sim.wait_for_disconnects(1)
 
@@ -315,14 +315,14 @@ async def test_cut_stream_after_two_chunks(reset: bool) -> None:
     with trio.fail_after(10):
         async with running(sim) as client:
             async with client.stream("POST", CHAT, json=chat(stream=True)) as response:
-                with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)) as caught:
+                with pytest.raises((httpx2.RemoteProtocolError, httpx2.ReadError)) as caught:
                     async for line in response.aiter_lines():
                         if line:
                             received.append(line)
             # the connection is gone, but the server is fine: the next request works
             assert (await client.post(CHAT, json=chat())).status_code == 200
     if not reset:  # an RST may discard bytes the client had not read yet
-        assert isinstance(caught.value, httpx.RemoteProtocolError)
+        assert isinstance(caught.value, httpx2.RemoteProtocolError)
         assert len(received) == 2
     assert "[DONE]" not in "".join(received)
     assert sim.disconnects == 0
@@ -333,7 +333,7 @@ async def test_cut_non_stream_sends_half_the_body() -> None:
     sim = Simulator(sequence(Cut(), then=Complete()))
     with trio.fail_after(10):
         async with running(sim) as client:
-            with pytest.raises(httpx.RemoteProtocolError, match=r"complete message body"):
+            with pytest.raises(httpx2.RemoteProtocolError, match=r"complete message body"):
                 await client.post(CHAT, json=chat())
             assert (await client.post(CHAT, json=chat())).status_code == 200
     assert sim.disconnects == 0
@@ -461,7 +461,7 @@ async def test_script_exception_becomes_a_500_and_is_recorded() -> None:
 
     sim = Simulator(broken)
     with trio.fail_after(10):
-        async with sim.serving(), httpx.AsyncClient(base_url=sim.base_url) as client:
+        async with sim.serving(), httpx2.AsyncClient(base_url=sim.base_url) as client:
             response = await client.post(CHAT, json=chat())
     assert response.status_code == 500
     assert "boom" in response.json()["error"]["message"]
@@ -517,21 +517,21 @@ async def test_stopping_the_server_closes_hung_connections() -> None:
     sim = Simulator(always(Hang()))
     failures: list[Exception] = []
 
-    async def call(client: httpx.AsyncClient, url: str) -> None:
+    async def call(client: httpx2.AsyncClient, url: str) -> None:
         try:
             await client.post(url, json=chat())
-        except httpx.HTTPError as exc:
+        except httpx2.HTTPError as exc:
             failures.append(exc)
 
     with trio.fail_after(10):
-        async with httpx.AsyncClient(timeout=5) as client, trio.open_nursery() as clients:
+        async with httpx2.AsyncClient(timeout=5) as client, trio.open_nursery() as clients:
             async with trio.open_nursery() as server:
                 await server.start(sim.serve)
                 clients.start_soon(call, client, sim.base_url + CHAT)
                 clients.start_soon(call, client, sim.base_url + CHAT)
                 await sim.wait_for_calls(2)
                 server.cancel_scope.cancel()  # stop the server under the hung clients
-    assert [type(e) for e in failures] == [httpx.RemoteProtocolError] * 2
+    assert [type(e) for e in failures] == [httpx2.RemoteProtocolError] * 2
     assert sim.errors == []
     assert sim.disconnects == 0  # the server left, not the client
 

@@ -3,7 +3,7 @@ come, `aclose()` however a stream ends, the handler cancelled when its client go
 
 from __future__ import annotations
 
-import httpx
+import httpx2
 import trio
 
 from edge.wire import Reply, Request, StreamReply
@@ -71,7 +71,7 @@ async def test_httpx_reads_json_and_a_stream_over_one_pool() -> None:
         return Reply(200, {"content-type": "application/json"}, b'{"got":%d}' % len(request.body))
 
     with trio.fail_after(5):
-        async with serving(handler) as served, httpx.AsyncClient(base_url=served.url) as http:
+        async with serving(handler) as served, httpx2.AsyncClient(base_url=served.url) as http:
             answer = await http.post("/v1/chat/completions", json={"model": "m"})
             async with http.stream("GET", "/v1/stream") as reply:
                 events = reply.aiter_bytes()
