@@ -45,6 +45,7 @@ class Supervisor:
         deadline: float,
         native: dict[str, Any] | None = None,
         hops: list[Hop] | None = None,
+        request_id: str | None = None,
     ) -> CallOutcome:
         """Walk `request`'s chain here, in the caller's task, by `deadline`. A `Streaming`
         outcome's relay must be closed by the caller. `hops`, when given, is where the walk
@@ -61,8 +62,8 @@ class Supervisor:
         )
         return await walk.run()
 
-    def submit(self, call: Call) -> None:
-        self._send.send_nowait(call)
+    async def submit(self, call: Call) -> None:
+        await self._send.send(call)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:

@@ -1,180 +1,128 @@
-"""The edge's routes: requests become calls for the supervisor, and what comes back becomes
-JSON, SSE or an OpenAI error envelope.
+"""The edge: a Quart-Trio app whose routes turn requests into calls for the supervisor and
+what comes back into JSON, SSE, WebSocket messages or an OpenAI error envelope.
 
-No routing decisions here: the edge parses and validates (through `protocols/`), submits a
-`Call`, and encodes the answer. `create_handler` gives the HTTP server (`edge.wire`) one
-function that authenticates, finds the route and turns every `BatonError` into its envelope.
-
-Each request is named by `request.request_id` (the server sends it back as `x-request-id` and
-binds it to every log line of the request). With `--log-requests`, the call routes (`POST`
-chat completions and responses) are recorded by `edge.request_log`; without it they get no
-trail and nothing of it costs anything.
+No routing decisions here: the routes parse and validate (through `protocols/`), submit a
+`Call`, and encode the answer. One blueprint per API (`edge.chat`, `edge.responses_routes`,
+`edge.ops`, `edge.dashboard`); this module puts them together with what every route shares:
+- client keys: every path but `/health` and the dashboard needs one (`edge.auth`), checked
+  before the route is looked up, so an unknown path without a key is a 401, not a 404;
+- one error envelope for everything that goes wrong: a `BatonError` is its own envelope,
+  Quart's and Werkzeug's HTTP errors (404, 405, 413 for a body over `server.max_body_bytes`,
+  a body that stalls) become ours, and an exception nobody expected is a 500 `internal_error`
+  with its traceback logged once, while every other request is served on;
+- request ids (`edge.request_ids`, an ASGI layer around the app).
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Awaitable, Callable
-from functools import partial
 from typing import Any
 
-import trio
 from loguru import logger
+from quart import Response, g, request, websocket
+from quart_trio import QuartTrio
+from werkzeug.exceptions import HTTPException
 
-from actors.messages import Completed, Streaming
 from actors.system import ActorSystem
-from actors.telemetry.metrics import CONTENT_TYPE as METRICS_TYPE
-from actors.telemetry.record import CANCELLED, OK
-from edge import logs, request_log, responses, responses_ws
+from edge import logs, request_log
 from edge.auth import check_client
-from edge.call_log import log_call, log_failed_hops
-from edge.dashboard import dashboard_routes
-from edge.meter import CallMeter, MeteredStream, request_id_of
-from edge.replies import JSON, SSE_HEADERS, error_response, json_response
-from edge.request_log import CallTrail
-from edge.streaming import ChatStream
-from edge.wire import Reply, Request, StreamReply, TakeOver
-from protocols.chat import ChatRequest
-from protocols.errors import BatonError, MethodNotAllowed, ModelNotFound, NotFound
+from edge.call_log import log_call
+from edge.chat import chat_blueprint
+from edge.context import EdgeContext
+from edge.dashboard import LIVE_PATH, PAGE_PATH, dashboard_blueprint
+from edge.ops import health_blueprint, ops_blueprint
+from edge.replies import JSON, error_response
+from edge.request_ids import RequestIds
+from edge.responses_routes import responses_blueprint
+from edge.stopping import Stopping
+from protocols.errors import (
+    BadRequest,
+    BatonError,
+    CallerError,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+)
 
-Answer = Reply | StreamReply | TakeOver
-Route = Callable[..., Awaitable[Answer]]  # (request) or, for a recorded call, (request, trail)
-RECORDED_PATHS = frozenset(
-    {"/v1/chat/completions", "/chat/completions", "/v1/responses", "/responses"}
+KEYLESS = frozenset({"/health", PAGE_PATH, LIVE_PATH})
+_INTERNAL = (
+    b'{"error":{"message":"internal gateway error","type":"server_error",'
+    b'"param":null,"code":"internal_error"}}'
 )
 
 
-def create_handler(system: ActorSystem) -> Callable[[Request], Awaitable[Answer]]:
+def create_app(system: ActorSystem, stopping: Stopping) -> QuartTrio:
     config = system.config
     logs.register_secrets(logs.config_secrets(config))
     client_keys = tuple(key.encode() for key in config.server.api_keys)
-    recorder = request_log.active()
-    started = int(time.time())
     telemetry = system.telemetry
     if log_call not in telemetry.listeners:
         telemetry.listeners.append(log_call)  # one log line per call, when its record is made
+    edge = EdgeContext(system, stopping, client_keys, request_log.active())
 
-    async def health(request: Request) -> Answer:
-        if not system.ready.is_set():
-            return json_response({"status": "starting"}, 503)
-        return json_response({"status": "ok"})
-
-    async def chat_completions(request: Request, trail: CallTrail | None = None) -> Answer:
-        chat = ChatRequest.from_body(request.body)
-        meter = CallMeter(
-            telemetry, request_id_of(request), "chat", request.client, chat.model, chat.stream
-        )
-        try:
-            deadline = trio.current_time() + config.timeouts.total
-            outcome = await system.supervisor.call(chat, deadline, hops=meter.hops)
-        except BaseException:  # the client left, or the gateway is stopping
-            meter.finish(499, CANCELLED, None)
-            raise
-        log_failed_hops(outcome.provenance)
-        if trail is not None:
-            trail.attempts(outcome.provenance.hops)
-        if isinstance(outcome, Streaming):
-            headers = {**SSE_HEADERS, **outcome.provenance.headers()}
-            body = MeteredStream(ChatStream(outcome), meter, outcome.provenance)
-            return StreamReply(200, headers, body)
-        if isinstance(outcome, Completed):
-            meter.finish(200, OK, outcome.provenance, usage=outcome.usage)
-            headers = {"content-type": JSON, **outcome.provenance.headers()}
-            return Reply(200, headers, outcome.body)
-        reply = error_response(outcome.error, outcome.provenance.headers())
-        meter.failed(reply.status, outcome.error.code, outcome.provenance)
-        return reply
-
-    async def stats(request: Request) -> Answer:
-        assert system.stats is not None
-        return json_response(system.stats.snapshot())
-
-    async def metrics(request: Request) -> Answer:
-        return Reply(200, {"content-type": METRICS_TYPE}, telemetry.metrics.exposition())
-
-    async def list_models(request: Request) -> Answer:
-        data = [_model_object(model_id, system, started) for model_id in system.router.model_ids()]
-        return json_response({"object": "list", "data": data})
-
-    async def get_model(request: Request, model_id: str) -> Answer:
-        if system.router.chain_for(model_id) is None:
-            raise ModelNotFound(f"The model '{model_id}' does not exist", param="model")
-        return json_response(_model_object(model_id, system, started))
-
-    async def responses_socket(request: Request) -> Answer:
-        if not request.upgrade:
-            raise MethodNotAllowed("GET /v1/responses is the WebSocket mode: upgrade to it")
-        return TakeOver(
-            lambda stream, closing: responses_ws.serve(system, request, stream, closing)
-        )
-
-    create_response = responses.create_route(system)
-    stored = responses.stored_routes(system)
+    app = QuartTrio("baton")
+    app.config.update(
+        MAX_CONTENT_LENGTH=config.server.max_body_bytes,
+        BODY_TIMEOUT=config.timeouts.total,  # a request body that stalls longer is refused
+        RESPONSE_TIMEOUT=None,  # a call's own deadline bounds its reply
+        PROVIDE_AUTOMATIC_OPTIONS=False,
+    )
 
     def snapshot() -> dict[str, Any]:  # what /stats serves, pushed to the dashboard
         assert system.stats is not None
         return system.stats.snapshot()
 
-    dashboard = dashboard_routes(snapshot, client_keys)  # keyless: the feed checks in-band
-    keyless = {"/health", *dashboard}
-    exact: dict[str, dict[str, Route]] = {
-        "/health": {"GET": health},
-        "/v1/chat/completions": {"POST": chat_completions},
-        "/chat/completions": {"POST": chat_completions},
-        "/v1/responses": {"POST": create_response, "GET": responses_socket},
-        "/responses": {"POST": create_response, "GET": responses_socket},
-        "/v1/models": {"GET": list_models},
-        "/stats": {"GET": stats},
-        "/metrics": {"GET": metrics},
-        "/models": {"GET": list_models},
-        **dashboard,
-    }
+    app.register_blueprint(health_blueprint(edge))
+    app.register_blueprint(dashboard_blueprint(snapshot, client_keys, stopping.closing))
+    app.register_blueprint(chat_blueprint(edge))
+    app.register_blueprint(responses_blueprint(edge))
+    app.register_blueprint(ops_blueprint(edge))
 
-    def find(request: Request) -> Route:
-        path = request.path
-        methods = exact.get(path)
-        if methods is None:
-            for prefix in ("/v1/models/", "/models/"):
-                if path.startswith(prefix) and len(path) > len(prefix):
-                    methods = {"GET": partial(get_model, model_id=path[len(prefix) :])}
-                    break
-            else:
-                methods = stored.find(path)
-        if methods is None:
-            raise NotFound(f"no route {request.method} {path}")
-        route = methods.get(request.method)
-        if route is None:
-            raise MethodNotAllowed(f"{request.method} is not allowed on {path}")
-        return route
+    @app.before_request
+    async def authenticate() -> None:
+        if request.path not in KEYLESS:
+            g.client = check_client(request.headers, client_keys)
 
-    async def answer(request: Request, trail: CallTrail | None) -> Answer:
-        try:
-            if request.path not in keyless:
-                request.client = check_client(request.headers, client_keys)
-            route = find(request)
-            if trail is not None:
-                return await route(request, trail)
-            return await route(request)
-        except BatonError as error:
-            return error_response(error)
+    @app.before_websocket
+    async def authenticate_socket() -> None:
+        if websocket.path not in KEYLESS:
+            g.client = check_client(websocket.headers, client_keys)
 
-    async def handle(request: Request) -> Answer:
-        logger.debug("{} {}", request.method, request.target or request.path)
-        trail = None
-        if recorder is not None and request.method == "POST" and request.path in RECORDED_PATHS:
-            trail = recorder.begin(request)
-        reply = await answer(request, trail)
-        if not isinstance(reply, TakeOver):
-            logger.debug("{} {} -> {}", request.method, request.path, reply.status)
-        return reply if trail is None else trail.reply(reply)
+    @app.errorhandler(BatonError)
+    async def baton_error(error: BatonError) -> Response:
+        reply = error_response(error)
+        return Response(reply.body, reply.status, dict(reply.headers))
 
-    return handle
+    @app.errorhandler(HTTPException)
+    async def http_error(error: HTTPException) -> Response:
+        reply = error_response(_as_baton_error(error))
+        return Response(reply.body, reply.status, dict(reply.headers))
+
+    @app.errorhandler(Exception)
+    async def unexpected(error: Exception) -> Response:
+        logger.opt(exception=error).error("unhandled error serving {}", _what())
+        return Response(_INTERNAL, 500, {"content-type": JSON})
+
+    app.asgi_app = RequestIds(app.asgi_app)  # type: ignore[method-assign]
+    return app
 
 
-def _model_object(model_id: str, system: ActorSystem, created: int) -> dict[str, object]:
-    return {
-        "id": model_id,
-        "object": "model",
-        "created": created,
-        "owned_by": system.router.owner_of(model_id),
-    }
+def _as_baton_error(error: HTTPException) -> BatonError:
+    status = error.code or 500
+    if status == 404:
+        return NotFound(f"no route {_what()}")
+    if status == 405:
+        return MethodNotAllowed(f"{_what()}: the method is not allowed on this path")
+    if status == 413:
+        return PayloadTooLarge("the request body exceeds the gateway's limit")
+    if status == 400:
+        return BadRequest(error.description or "bad request")
+    refused = CallerError(error.description or error.name, code=error.name.lower().replace(" ", "_"))
+    refused.status = status
+    return refused
+
+
+def _what() -> str:
+    try:
+        return f"{request.method} {request.path}"
+    except RuntimeError:  # a websocket
+        return f"websocket {websocket.path}"

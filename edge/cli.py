@@ -42,6 +42,8 @@ def _parser() -> argparse.ArgumentParser:
         "--data-dir", help=f"state directory (default: $BATON_DATA_DIR, else {default_data_dir()})"
     )
     serve.add_argument("--workers", type=int, default=1, help="processes sharing the port")
+    serve.add_argument("--certfile", help="TLS certificate (PEM): serve HTTPS, HTTP/2 by ALPN")
+    serve.add_argument("--keyfile", help="the certificate's private key (PEM)")
     serve.add_argument("--log-level", default="INFO")
     serve.add_argument(
         "--log-json", action="store_true", help="one JSON object per log line (on stderr)"
@@ -122,14 +124,17 @@ def _serve(args: argparse.Namespace) -> int:
             args.host,
             args.port,
         )
+    if bool(args.certfile) != bool(args.keyfile):
+        print("baton: --certfile and --keyfile go together", file=sys.stderr)
+        return 1
     data_dir = resolve_data_dir(args.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     _raise_open_file_limit()
     if args.workers > 1:
         from edge.workers import run_workers
 
-        return run_workers(args, data_dir)
-    trio.run(_serve_until_signal, loaded.config, args.host, args.port, data_dir, args.log_requests)
+        return run_workers(args, data_dir, loaded.config)
+    trio.run(_serve_until_signal, loaded.config, args, data_dir)
     return 0
 
 
@@ -145,23 +150,21 @@ def _raise_open_file_limit() -> None:
 
 
 async def _serve_until_signal(
-    config: baton_config.Config,
-    host: str,
-    port: int,
-    data_dir: Path,
-    request_dir: Path | None = None,
+    config: baton_config.Config, args: argparse.Namespace, data_dir: Path
 ) -> None:
     from edge.request_log import recording
     from edge.server import serve
 
     stop = trio.Event()
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async with recording(request_dir), trio.open_nursery() as nursery:
+        async with recording(args.log_requests), trio.open_nursery() as nursery:
             binds = await nursery.start(
                 lambda task_status: serve(
                     config,
-                    host=host,
-                    port=port,
+                    host=args.host,
+                    port=args.port,
+                    certfile=args.certfile,
+                    keyfile=args.keyfile,
                     data_dir=data_dir,
                     shutdown_trigger=stop.wait,
                     task_status=task_status,

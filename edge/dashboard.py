@@ -12,21 +12,18 @@ after the auth message: what else the client sends is drained and ignored.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from importlib import resources
 from typing import Any
 
 import trio
 from loguru import logger
-from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_server_stream
+from quart import Blueprint, Response, websocket
 
 from edge.auth import matching_key
-from edge.wire import Reply, Request, StreamReply, TakeOver
 from protocols import jsoncodec
-from protocols.errors import MethodNotAllowed
 
 Snapshot = Callable[[], dict[str, Any]]
-Route = Callable[[Request], Awaitable[Reply | StreamReply | TakeOver]]
 
 PAGE_PATH = "/dashboard"
 LIVE_PATH = "/dashboard/live"
@@ -34,7 +31,6 @@ AUTH_FAILED = 4401  # in the 4000-4999 range applications own; 401 for the HTTP 
 SNAPSHOT_FAILED = 1011  # the standard "internal error" close code
 GOING_AWAY = 1001  # the standard close code for a server that is stopping
 _MAX_MESSAGE = 16 * 1024  # the only message that matters is the small auth message
-_CLOSE_LIMIT = 2.0  # a client that does not answer our close frame is not waited for longer
 
 # The page runs nothing but its own inline script and talks to nothing but its own socket.
 _PAGE_HEADERS = {
@@ -55,65 +51,57 @@ def page() -> bytes:
     return resources.files("edge").joinpath("static", "dashboard.html").read_bytes()
 
 
-def dashboard_routes(
+def dashboard_blueprint(
     snapshot: Snapshot,
     client_keys: tuple[bytes, ...],
+    closing: trio.Event,
     interval: float = 1.0,
     auth_timeout: float = 5.0,
-) -> dict[str, dict[str, Route]]:
-    """The two routes by path and method, for the edge's route table. Neither needs the
-    `Authorization` header: the page holds no data and the feed authenticates in-band."""
+) -> Blueprint:
+    """The page and its feed. Neither needs the `Authorization` header: the page holds no data
+    and the feed authenticates in-band. `closing` is set when the gateway stops: the feed then
+    closes with 1001 (going away)."""
     body = page()
+    blueprint = Blueprint("dashboard", __name__)
 
-    async def serve_page(request: Request) -> Reply:
-        return Reply(200, _PAGE_HEADERS, body)
+    @blueprint.get(PAGE_PATH)
+    async def serve_page() -> Response:
+        return Response(body, 200, _PAGE_HEADERS)
 
-    async def live(request: Request) -> TakeOver:
-        if not request.upgrade:
-            raise MethodNotAllowed("GET /dashboard/live is a WebSocket: upgrade to it")
-        return TakeOver(
-            lambda stream, closing: serve_live(
-                stream, snapshot, client_keys, interval, auth_timeout, closing
-            )
-        )
+    @blueprint.websocket(LIVE_PATH)
+    async def live() -> None:
+        await serve_live(snapshot, client_keys, interval, auth_timeout, closing)
 
-    return {PAGE_PATH: {"GET": serve_page}, LIVE_PATH: {"GET": live}}
+    return blueprint
 
 
 async def serve_live(
-    stream: trio.abc.Stream,
     snapshot: Snapshot,
     client_keys: tuple[bytes, ...],
     interval: float,
     auth_timeout: float,
-    closing: trio.Event | None = None,
+    closing: trio.Event,
 ) -> None:
-    """Run one dashboard socket until the client leaves (or fails to authenticate), or the
-    gateway stops (`closing`: the socket is closed with 1001, going away)."""
+    """Run one dashboard socket (Quart's current websocket) until the client leaves (or fails
+    to authenticate), or the gateway stops."""
+    await websocket.accept()
     async with trio.open_nursery() as nursery:
-        handshake = await wrap_server_stream(nursery, stream, max_message_size=_MAX_MESSAGE)
-        socket = await handshake.accept()
-        if closing is not None:
-            nursery.start_soon(_close_on, closing, socket, nursery.cancel_scope)
-        try:
-            refusal = await _authenticate(socket, client_keys, auth_timeout)
-            if refusal is not None:
-                await _close(socket, AUTH_FAILED, refusal)
-                return
-            nursery.start_soon(_drain, socket)
-            await _push(socket, snapshot, interval)
-        except ConnectionClosed:
-            pass
-        finally:
-            nursery.cancel_scope.cancel()
+        nursery.start_soon(_close_on, closing, nursery.cancel_scope)
+        refusal = await _authenticate(client_keys, auth_timeout)
+        if refusal is not None:
+            await websocket.close(AUTH_FAILED, refusal)
+        else:
+            nursery.start_soon(_drain)
+            await _push(snapshot, interval)
+        nursery.cancel_scope.cancel()
 
 
-async def _authenticate(
-    socket: WebSocketConnection, client_keys: tuple[bytes, ...], auth_timeout: float
-) -> str | None:
+async def _authenticate(client_keys: tuple[bytes, ...], auth_timeout: float) -> str | None:
     """None once the client has shown a valid key, else the reason to give it."""
     with trio.move_on_after(auth_timeout):
-        message = await socket.get_message()
+        message = await websocket.receive()
+        if len(message) > _MAX_MESSAGE:
+            return "unauthorized: the auth message is too large"
         return None if _key_matches(_auth_key(message), client_keys) else "unauthorized: wrong key"
     return f"unauthorized: no auth message within {auth_timeout:g} s"
 
@@ -137,35 +125,25 @@ def _key_matches(presented: bytes | None, client_keys: tuple[bytes, ...]) -> boo
     return bool(presented) and matching_key(presented, client_keys) > 0
 
 
-async def _push(socket: WebSocketConnection, snapshot: Snapshot, interval: float) -> None:
+async def _push(snapshot: Snapshot, interval: float) -> None:
     while True:
         try:
             data = snapshot()
         except Exception:
             logger.exception("the dashboard's snapshot failed")
-            await _close(socket, SNAPSHOT_FAILED, "the gateway could not take a snapshot")
+            await websocket.close(SNAPSHOT_FAILED, "the gateway could not take a snapshot")
             return
-        await socket.send_message(jsoncodec.dumps({"type": "stats", "data": data}).decode())
+        await websocket.send(jsoncodec.dumps({"type": "stats", "data": data}).decode())
         await trio.sleep(interval)
 
 
-async def _close_on(
-    closing: trio.Event, socket: WebSocketConnection, scope: trio.CancelScope
-) -> None:
+async def _close_on(closing: trio.Event, scope: trio.CancelScope) -> None:
     await closing.wait()
-    await _close(socket, GOING_AWAY, "the gateway is stopping")
+    await websocket.close(GOING_AWAY, "the gateway is stopping")
     scope.cancel()
 
 
-async def _close(socket: WebSocketConnection, code: int, reason: str) -> None:
-    with trio.move_on_after(_CLOSE_LIMIT):  # cancelled, trio-websocket still closes the stream
-        await socket.aclose(code, reason)
-
-
-async def _drain(socket: WebSocketConnection) -> None:
-    """Read and drop whatever the client sends, so pings and the close handshake keep flowing."""
-    try:
-        while True:
-            await socket.get_message()
-    except ConnectionClosed:
-        pass
+async def _drain() -> None:
+    """Read and drop whatever the client sends, so the close handshake keeps flowing."""
+    while True:
+        await websocket.receive()

@@ -15,11 +15,11 @@ from typing import Any
 from actors.messages import Hop, Provenance
 from actors.telemetry.actor import Telemetry
 from actors.telemetry.record import CANCELLED, CUT, FAILED, OK, CallRecord
-from edge.wire import Request
+from edge.incoming import Incoming
 from protocols.usage import Usage
 
 
-def request_id_of(request: Request) -> str:
+def request_id_of(request: Incoming) -> str:
     """The id this call is known by in records and logs (and the reply's `x-request-id`)."""
     return request.request_id
 

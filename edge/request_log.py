@@ -29,8 +29,8 @@ from loguru import logger
 
 from actors.messages import Hop
 from edge import logs
-from edge.wire import Reply, Request, StreamReply, TakeOver
-from edge.wire.messages import Chunks
+from edge.incoming import Incoming
+from edge.replies import Answer, Chunks, Reply, StreamReply
 from protocols.redact import redact_headers
 
 QUEUE_SIZE = 1024  # files waiting to be written; past that they are dropped
@@ -74,7 +74,7 @@ class CallTrail:
     def attempts(self, hops: Iterable[Hop]) -> None:
         self.log.submit(self, "attempts.json", [attrs.asdict(hop) for hop in hops])
 
-    def reply(self, answer: Reply | StreamReply | TakeOver) -> Reply | StreamReply | TakeOver:
+    def reply(self, answer: Answer) -> Answer:
         """Record `answer` (a stream: as it is sent) and give it back to be sent."""
         if isinstance(answer, Reply):
             document = {
@@ -84,9 +84,7 @@ class CallTrail:
             }
             self.log.submit(self, "reply.json", document)
             return answer
-        if isinstance(answer, StreamReply):
-            return StreamReply(answer.status, answer.headers, TeeChunks(answer.chunks, self))
-        return answer
+        return StreamReply(answer.status, answer.headers, TeeChunks(answer.chunks, self))
 
     def stream(self, data: bytes) -> None:
         self.log.submit(self, "stream.sse", data)
@@ -143,7 +141,7 @@ class RequestLog:
         self.written = 0  # files written, and files that failed to (counted in the writer)
         self.failed = 0
 
-    def begin(self, request: Request) -> CallTrail:
+    def begin(self, request: Incoming) -> CallTrail:
         """A trail for `request`, its `request.json` already queued."""
         trail = CallTrail(self, time.strftime("%Y-%m-%d", time.gmtime()), _folder_name(request))
         document = {
@@ -245,7 +243,7 @@ def _body(body: bytes) -> Any:
         return body.decode("utf-8", "replace")
 
 
-def _folder_name(request: Request) -> str:
+def _folder_name(request: Incoming) -> str:
     """The request id (already a safe token); never `.` or `..`, never a hidden folder."""
     name = request.request_id
     return f"_{name}" if name.startswith(".") else name

@@ -24,10 +24,10 @@ from actors.system import ActorSystem
 from actors.telemetry.record import CANCELLED, OK
 from edge.call_log import log_failed_hops
 from edge.meter import CallMeter, MeteredStream, request_id_of
-from edge.replies import SSE_HEADERS, error_response, json_response
+from edge.incoming import Incoming
+from edge.replies import SSE_HEADERS, Answer, Reply, StreamReply, error_response, json_response
 from edge.request_log import CallTrail
 from edge.responses_stream import ResponsesStream
-from edge.wire import Reply, Request, StreamReply, TakeOver
 from protocols import jsoncodec
 from protocols.chat import ChatRequest, parse_json_object
 from protocols.errors import BadRequest, NotFound, UpstreamFailed
@@ -41,14 +41,13 @@ from protocols.responses import (
 )
 from protocols.usage import Usage
 
-Answer = Reply | StreamReply | TakeOver
-
-
-def create_route(system: ActorSystem) -> Callable[[Request], Awaitable[Answer]]:
+def create_route(
+    system: ActorSystem,
+) -> Callable[[Incoming, CallTrail | None], Awaitable[Answer]]:
     """`POST /v1/responses`: JSON, or SSE with keep-alives while the upstream is slow."""
     config = system.config
 
-    async def create_response(request: Request, trail: CallTrail | None = None) -> Answer:
+    async def create_response(request: Incoming, trail: CallTrail | None = None) -> Answer:
         payload = parse_json_object(request.body)
         prepared = await prepare(system, payload, size=len(request.body))
         chat, save = prepared.chat, prepared.save
@@ -65,14 +64,16 @@ def create_route(system: ActorSystem) -> Callable[[Request], Awaitable[Answer]]:
         if not chat.stream:
             try:
                 deadline = trio.current_time() + config.timeouts.total
-                outcome = await system.supervisor.call(chat, deadline, prepared.native, meter.hops)
+                outcome = await system.supervisor.call(
+                    chat, deadline, prepared.native, meter.hops, request_id=request.request_id
+                )
             except BaseException:
                 meter.finish(499, CANCELLED, None)
                 raise
             assert not isinstance(outcome, Streaming), outcome
             _walked(outcome.provenance, trail)
             return _complete(outcome, payload, ids, created_at, save, meter)
-        call, receive = submit(system, prepared, meter)
+        call, receive = await submit(system, prepared, meter)
         stream = ResponseStream(payload, ids, created_at)
         first: object | None = None
         try:
@@ -119,25 +120,6 @@ class StoredRoutes:
 
     system: ActorSystem
 
-    def find(self, path: str) -> dict[str, Callable[[Request], Awaitable[Answer]]] | None:
-        for prefix in ("/v1/responses/", "/responses/"):
-            if path.startswith(prefix):
-                rest = path[len(prefix) :]
-                break
-        else:
-            return None
-        response_id, _, tail = rest.partition("/")
-        if not response_id or "/" in tail:
-            return None
-        if tail == "input_items":
-            return {"GET": lambda request: self.input_items(request, response_id)}
-        if tail:
-            return None
-        return {
-            "GET": lambda request: self.get(response_id),
-            "DELETE": lambda request: self.delete(response_id),
-        }
-
     async def get(self, response_id: str) -> Answer:
         store = self.system.responses
         stored = await store.get(response_id) if store is not None else None
@@ -151,11 +133,10 @@ class StoredRoutes:
             raise _missing(response_id)
         return json_response({"id": response_id, "object": "response.deleted", "deleted": True})
 
-    async def input_items(self, request: Request, response_id: str) -> Answer:
+    async def input_items(self, args: Mapping[str, str], response_id: str) -> Answer:
         store = self.system.responses
         if store is None or await store.get(response_id) is None:
             raise _missing(response_id)
-        args = request.args
         limit = _limit(args.get("limit", "20"))
         order = args.get("order", "desc")
         if order not in ("asc", "desc"):
@@ -173,10 +154,6 @@ class StoredRoutes:
                 "has_more": page.has_more,
             }
         )
-
-
-def stored_routes(system: ActorSystem) -> StoredRoutes:
-    return StoredRoutes(system)
 
 
 @attrs.frozen
@@ -226,7 +203,7 @@ async def prepare(
     return Prepared(chat, payload, items, save, native)
 
 
-def submit(
+async def submit(
     system: ActorSystem, prepared: Prepared, meter: CallMeter
 ) -> tuple[Call, trio.MemoryReceiveChannel[object]]:
     send, receive = trio.open_memory_channel[object](16)
@@ -239,7 +216,7 @@ def submit(
         request_id=meter.request_id,
         hops=meter.hops,
     )
-    system.supervisor.submit(call)
+    await system.supervisor.submit(call)
     return call, receive
 
 

@@ -175,9 +175,13 @@ class ResponsesStream:
 
     def farewell(self) -> bytes:
         """`response.failed`, when the gateway stops before the upstream finished."""
+        return encode(self.farewell_events())
+
+    def farewell_events(self) -> list[dict[str, Any]]:
+        """The events of `farewell` (none once the stream has ended)."""
         if self._done:
-            return b""
-        return encode(self._end(self._stream.fail("server_error", "the gateway is shutting down")))
+            return []
+        return self._end(self._stream.fail("server_error", "the gateway is shutting down"))
 
     async def aclose(self) -> None:
         self._done = True
@@ -186,6 +190,11 @@ class ResponsesStream:
 
 
 def _error_code(error: BatonError) -> str:
+    """The code a failed response carries: the caller's own fault keeps its code (an unknown
+    model is `model_not_found`, which a client must not retry), as do rate limits and context
+    length; anything else is the gateway's or an upstream's: `server_error`."""
     if error.code in ("rate_limit_exceeded", "context_length_exceeded"):
+        return error.code
+    if error.status < 500 and error.code:
         return error.code
     return "server_error"

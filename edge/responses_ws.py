@@ -1,13 +1,19 @@
-"""The Responses API's WebSocket mode: `GET /v1/responses` upgraded.
+"""The Responses API's WebSocket mode: `GET /v1/responses` upgraded (a Quart websocket route).
 
 The client sends `{"type": "response.create", ...the POST body fields...}` messages; each is
 answered with the same events a stream would carry, one JSON text message per event. Responses
 on one connection run one after another, and each can name an earlier one of the same
 connection as `previous_response_id` even with `store: false` (the connection remembers its
 last few, as the API does). `generate: false` (Codex's prewarm) records the input for the next
-turn and answers at once, without a model call. A message that is not a valid `response.create` gets
-an `error` event and the connection stays open; a closed socket cancels the call in flight,
-and the upstream request with it (a watcher reads the socket while a turn runs).
+turn and answers at once, without a model call. A message that is not a valid
+`response.create` gets an `error` event and the connection stays open.
+
+A client that closes the socket (a close frame, or just the TCP connection, as Codex does)
+makes Quart-Trio cancel this handler: the call in flight and its upstream request are
+cancelled with it, and nothing is logged as an error: a client leaving is not one. When the
+gateway stops, an idle socket is closed at once with 1001 (going away); a turn in progress
+finishes within the grace period (or ends with `response.failed` when the grace runs out),
+then the socket closes with 1001.
 """
 
 from __future__ import annotations
@@ -17,76 +23,46 @@ from typing import Any
 
 import trio
 from loguru import logger
-from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_server_stream
+from quart import websocket
 
 from actors.store import StoredResponse
 from actors.system import ActorSystem
 from actors.telemetry.record import CANCELLED
 from edge.call_log import log_failed_hops
+from edge.incoming import Incoming
 from edge.meter import CallMeter
+from edge.request_ids import fresh_request_id
 from edge.responses import prepare, submit
 from edge.responses_stream import ResponsesStream
-from edge.wire import Request
-from edge.wire.request_id import fresh_request_id
+from edge.stopping import Stopping
 from protocols import jsoncodec
 from protocols.errors import BadRequest, BatonError
 from protocols.responses import IdFactory, ResponseStream
 
 _RECENT_LIMIT = 16  # responses a connection remembers for previous_response_id
-_MAX_MESSAGE = 64 * 1024 * 1024
 _GOING_AWAY = 1001  # the standard close code for a server that is stopping
-_CLOSE_LIMIT = 2.0
 
 
-async def serve(
-    system: ActorSystem,
-    request: Request,
-    stream: trio.abc.Stream,
-    closing: trio.Event | None = None,
-) -> None:
+async def serve(system: ActorSystem, request: Incoming, stopping: Stopping) -> None:
     """Run one WebSocket connection (the client is already authenticated) until it closes, or
-    the gateway stops (`closing`): a response in progress may finish within the grace period,
-    then the socket is closed with 1001 (going away) instead of waiting for another."""
-    async with trio.open_nursery() as nursery:
-        handshake = await wrap_server_stream(nursery, stream, max_message_size=_MAX_MESSAGE)
-        socket = await handshake.accept()
-        try:
-            await _converse(system, socket, request.request_id, request.client, closing)
-        except ConnectionClosed:
-            pass
-        finally:
-            nursery.cancel_scope.cancel()
-
-
-async def _converse(
-    system: ActorSystem,
-    socket: WebSocketConnection,
-    connection_id: str,
-    client: str | None,
-    closing: trio.Event | None = None,
-) -> None:
+    the gateway stops."""
+    await websocket.accept()
     sequence = 0
     recent: dict[str, StoredResponse] = {}
-    waiting: list[str | bytes] = []  # a message that arrived while a turn was running
     while True:
-        stopping = closing is not None and closing.is_set()
-        message = (
-            waiting.pop() if waiting and not stopping else await _next_message(socket, closing)
-        )
+        message = await _next_message(stopping.closing)
         if message is None:
-            with trio.move_on_after(_CLOSE_LIMIT):
-                await socket.aclose(_GOING_AWAY, "the gateway is stopping")
+            await websocket.close(_GOING_AWAY, "the gateway is stopping")
             return
-        try:
-            # each message is a call of its own: its own request id, on every log line and
-            # in its call record
-            turn_id = fresh_request_id()
-            with logger.contextualize(request_id=turn_id):
-                logger.debug("websocket message {} of connection {}", sequence, connection_id)
-                await _turn(system, socket, message, recent, waiting, client, turn_id)
-        except BatonError as error:
-            await socket.send_message(
-                jsoncodec.dumps(
+        # each message is a call of its own: its own request id, on every log line and in
+        # its call record
+        turn_id = fresh_request_id()
+        with logger.contextualize(request_id=turn_id):
+            logger.debug("websocket message {} of connection {}", sequence, request.request_id)
+            try:
+                await _serve_one(system, message, recent, request.client, turn_id, stopping)
+            except BatonError as error:
+                await _send(
                     {
                         "type": "error",
                         "code": error.code,
@@ -94,25 +70,20 @@ async def _converse(
                         "param": error.param,
                         "sequence_number": sequence,
                     }
-                ).decode()
-            )
+                )
         sequence += 1
 
 
-async def _next_message(
-    socket: WebSocketConnection, closing: trio.Event | None
-) -> str | bytes | None:
+async def _next_message(closing: trio.Event) -> str | bytes | None:
     """The client's next message; None once the gateway is stopping (a message that has not
     arrived by then is not waited for)."""
-    if closing is None:
-        return await socket.get_message()
     if closing.is_set():
         return None
     received: list[str | bytes] = []
     async with trio.open_nursery() as nursery:
 
         async def read() -> None:
-            received.append(await socket.get_message())
+            received.append(await websocket.receive())
             nursery.cancel_scope.cancel()
 
         async def stop() -> None:
@@ -124,44 +95,17 @@ async def _next_message(
     return received[0] if received else None
 
 
-async def _turn(
-    system: ActorSystem,
-    socket: WebSocketConnection,
-    message: str | bytes,
-    recent: dict[str, StoredResponse],
-    waiting: list[str | bytes],
-    client: str | None,
-    request_id: str,
-) -> None:
-    """Serve one message while watching the socket: a close cancels the turn (and its call)."""
-    async with trio.open_nursery() as nursery:
-
-        async def watch() -> None:
-            try:
-                waiting.append(await socket.get_message())
-            except ConnectionClosed:
-                nursery.cancel_scope.cancel()
-
-        nursery.start_soon(watch)
-        refused: BatonError | None = None
-        try:
-            await _serve_one(system, socket, message, recent, client, request_id)
-        except BatonError as error:  # raised outside the nursery, not as a group
-            refused = error
-        nursery.cancel_scope.cancel()
-    if socket.closed is not None:
-        raise ConnectionClosed(socket.closed)
-    if refused is not None:
-        raise refused
+async def _send(event: dict[str, Any]) -> None:
+    await websocket.send(jsoncodec.dumps(event).decode())
 
 
 async def _serve_one(
     system: ActorSystem,
-    socket: WebSocketConnection,
     message: str | bytes,
     recent: dict[str, StoredResponse],
     client: str | None,
     request_id: str,
+    stopping: Stopping,
 ) -> None:
     payload = _create_message(message)
     prepared = await prepare(system, payload, recent, size=len(message))
@@ -177,12 +121,12 @@ async def _serve_one(
         events = stream.start() + stream.finish(completed_at=int(time.time()))
         remember(stream.response)
         for event in events:
-            await socket.send_message(jsoncodec.dumps(event).decode())
+            await _send(event)
         return
     meter = CallMeter(
         system.telemetry, request_id, "responses-ws", client, prepared.chat.model, True
     )
-    call, receive = submit(system, prepared, meter)
+    call, receive = await submit(system, prepared, meter)
     relay = ResponsesStream(
         call,
         receive,
@@ -195,15 +139,23 @@ async def _serve_one(
     outcome = CANCELLED
     try:
         while True:
-            try:
-                events = await relay.next_events()
-            except StopAsyncIteration:
+            events: list[dict[str, Any]] | None = None
+            with stopping.watch():
+                try:
+                    events = await relay.next_events()
+                except StopAsyncIteration:
+                    outcome = relay.outcome
+                    return
+            interrupted = events is None  # the grace ran out mid-turn
+            if events is None:
+                events = relay.farewell_events()
                 outcome = relay.outcome
-                return
             if relay.has_output:
                 meter.first_content()
             for event in events:
-                await socket.send_message(jsoncodec.dumps(event).decode())
+                await _send(event)
+            if interrupted:
+                return
     finally:
         await relay.aclose()
         meter.finish(200, outcome, relay.provenance, usage=relay.usage, error=relay.error_code)

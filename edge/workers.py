@@ -1,7 +1,9 @@
-"""`baton serve --workers N`: N processes serving one port.
+"""`baton serve --workers N`: N processes serving one port, the Hypercorn way.
 
-The parent binds the listening socket once and starts N spawned children that inherit it, as
-Hypercorn's own multi-worker mode does; the kernel spreads connections over the processes.
+The parent binds the listening sockets once (`hypercorn.config.Config.create_sockets`) and
+starts N spawned children that are handed them, as Hypercorn's own multi-worker mode does;
+each child runs baton's server (`edge.server.serve`) on those sockets and the kernel spreads
+connections over the processes.
 Each worker runs its own actor system, so without a shared store each holds its own cooldowns
 and key leases, and an equal share of every configured rate limit (`Config.shared_by`).
 SIGINT/SIGTERM to the parent ask every worker to finish its open calls.
@@ -12,7 +14,6 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import signal
-import socket
 from functools import partial
 from multiprocessing.connection import wait
 from multiprocessing.synchronize import Event
@@ -20,17 +21,20 @@ from pathlib import Path
 from typing import Any
 
 import trio
+from hypercorn.config import Sockets
 from loguru import logger
 
 import config as baton_config
 from edge import logs
 from edge.request_log import recording
-from edge.server import serve
-from edge.wire import bind_sockets
+from edge.server import BACKLOG, Listen, hypercorn_config, serve
 
 
-def run_workers(args: argparse.Namespace, data_dir: Path) -> int:
-    sockets = bind_sockets(args.host, args.port)
+def run_workers(args: argparse.Namespace, data_dir: Path, config: baton_config.Config) -> int:
+    listen = Listen(args.host, args.port, args.certfile, args.keyfile)
+    sockets = hypercorn_config(config, listen).create_sockets()
+    for sock in (*sockets.secure_sockets, *sockets.insecure_sockets):
+        sock.listen(BACKLOG)
     context = multiprocessing.get_context("spawn")
     stop = context.Event()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # children inherit this; the parent decides
@@ -46,6 +50,7 @@ def run_workers(args: argparse.Namespace, data_dir: Path) -> int:
                 data_dir,
                 args.log_requests,
                 args.workers,
+                listen,
             ),
         )
         for index in range(args.workers)
@@ -54,9 +59,14 @@ def run_workers(args: argparse.Namespace, data_dir: Path) -> int:
         worker.start()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    bound = sockets[0].getsockname()
+    scheme = "https" if sockets.secure_sockets else "http"
+    bound = (*sockets.secure_sockets, *sockets.insecure_sockets)[0].getsockname()
     logger.info(
-        "baton is serving on http://{}:{}/v1 with {} workers", bound[0], bound[1], args.workers
+        "baton is serving on {}://{}:{}/v1 with {} workers",
+        scheme,
+        bound[0],
+        bound[1],
+        args.workers,
     )
     wait([worker.sentinel for worker in workers])  # returns when the first worker ends
     stop.set()
@@ -64,7 +74,7 @@ def run_workers(args: argparse.Namespace, data_dir: Path) -> int:
         worker.join(timeout=30)
         if worker.is_alive():
             worker.terminate()
-    for sock in sockets:
+    for sock in (*sockets.secure_sockets, *sockets.insecure_sockets):
         sock.close()
     return max((worker.exitcode or 0 for worker in workers), default=0)
 
@@ -76,11 +86,12 @@ def _log_options(args: argparse.Namespace) -> logs.LogOptions:
 def _worker(
     config_path: Path | None,
     log_options: logs.LogOptions,
-    sockets: list[socket.socket],
+    sockets: Sockets,
     stop: Event,
     data_dir: Path,
-    request_dir: Path | None = None,
-    workers: int = 1,
+    request_dir: Path | None,
+    workers: int,
+    listen: Listen,
 ) -> None:
     logs.configure_with(log_options)
     loaded = baton_config.load(config_path)
@@ -90,6 +101,8 @@ def _worker(
             _serve_recorded,
             loaded.config.shared_by(workers),
             sockets=sockets,
+            certfile=listen.certfile,
+            keyfile=listen.keyfile,
             data_dir=data_dir,
             shutdown_trigger=partial(_wait_for, stop),
             request_dir=request_dir,
