@@ -5,7 +5,8 @@ No routing decisions here: the routes parse and validate (through `protocols/`),
 `Call`, and encode the answer. One blueprint per API (`edge.chat`, `edge.responses_routes`,
 `edge.ops`, `edge.dashboard`); this module puts them together with what every route shares:
 - client keys: every path but `/health` and the dashboard needs one (`edge.auth`), checked
-  before the route is looked up, so an unknown path without a key is a 401, not a 404;
+  before the route is looked up, so an unknown path without a key is a 401, not a 404 (the
+  call routes check theirs themselves, so the request log records refused calls too);
 - one error envelope for everything that goes wrong: a `BatonError` is its own envelope,
   Quart's and Werkzeug's HTTP errors (404, 405, 413 for a body over `server.max_body_bytes`,
   a body that stalls) become ours, and an exception nobody expected is a 500 `internal_error`
@@ -18,7 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from loguru import logger
-from quart import Response, g, request, websocket
+from quart import Response, current_app, g, request, websocket
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
@@ -44,6 +45,7 @@ from protocols.errors import (
 )
 
 KEYLESS = frozenset({"/health", PAGE_PATH, LIVE_PATH})
+CALLS = frozenset({"/v1/chat/completions", "/chat/completions", "/v1/responses", "/responses"})
 _INTERNAL = (
     b'{"error":{"message":"internal gateway error","type":"server_error",'
     b'"param":null,"code":"internal_error"}}'
@@ -79,7 +81,10 @@ def create_app(system: ActorSystem, stopping: Stopping) -> QuartTrio:
 
     @app.before_request
     async def authenticate() -> None:
-        if request.path not in KEYLESS:
+        path = request.path
+        if path in CALLS and request.method == "POST":
+            return  # checked by the call route itself (EdgeContext.serve_call)
+        if path not in KEYLESS:
             g.client = check_client(request.headers, client_keys)
 
     @app.before_websocket
@@ -113,7 +118,8 @@ def _as_baton_error(error: HTTPException) -> BatonError:
     if status == 405:
         return MethodNotAllowed(f"{_what()}: the method is not allowed on this path")
     if status == 413:
-        return PayloadTooLarge("the request body exceeds the gateway's limit")
+        limit = current_app.config["MAX_CONTENT_LENGTH"]
+        return PayloadTooLarge(f"the request body exceeds {limit} bytes")
     if status == 400:
         return BadRequest(error.description or "bad request")
     refused = CallerError(error.description or error.name, code=error.name.lower().replace(" ", "_"))

@@ -1,8 +1,8 @@
 """What every route of the edge shares: the actor system, the stop, the client keys, the
 request log, and the one way a call route turns its answer into a Quart response.
 
-A call route (`POST` Chat Completions, Responses) reads its request whole, is recorded by the
-request log when `--log-requests` is on (a trail per call; without it nothing of this costs
+A call route (`POST` Chat Completions, Responses) reads its request whole, checks its client
+key, is recorded by the request log when `--log-requests` is on (refused calls included) (a trail per call; without it nothing of this costs
 anything), and answers with a `BatonError`'s envelope whatever it raises of them, so the
 request log records error replies too. While it waits for its answer it is watched by the
 stop (`edge.stopping`): a call still waiting when the grace period ends is answered 503.
@@ -17,6 +17,7 @@ import attrs
 from quart import Response, g, request
 
 from actors.system import ActorSystem
+from edge.auth import check_client
 from edge.incoming import Incoming
 from edge.replies import Answer, error_response, respond
 from edge.request_log import CallTrail, RequestLog
@@ -45,11 +46,14 @@ class EdgeContext:
         return await Incoming.read(request, g.get("client"))
 
     async def serve_call(self, handler: CallHandler) -> Response:
-        incoming = await self.incoming()
+        """Serve a call route: its client key is checked here rather than before the route,
+        so a refused call is recorded like any other."""
+        incoming = await Incoming.read(request)
         trail = self.recorder.begin(incoming) if self.recorder is not None else None
         answer: Answer | None = None
         with self.stopping.watch():
             try:
+                incoming.client = check_client(incoming.headers, self.client_keys)
                 answer = await handler(incoming, trail)
             except BatonError as error:
                 answer = error_response(error)

@@ -7,7 +7,8 @@ A client's own `x-request-id` is kept when it is a sane token (1-128 characters 
 `RequestIds` is the ASGI layer around the Quart app that gives every HTTP request and
 WebSocket its id: it is put in the scope (`scope_request_id`), bound to every log line written
 while the request is served (loguru's context, inherited by the tasks the request starts), and
-sent back as the `x-request-id` header of the reply or of the WebSocket handshake.
+sent back as the `x-request-id` header of the reply or of the WebSocket handshake. It also
+logs each request and its status at DEBUG.
 """
 
 from __future__ import annotations
@@ -64,10 +65,16 @@ class RequestIds:
         scope[_SCOPE_KEY] = request_id
         header = (_HEADER, request_id.encode())
 
+        query = scope.get("query_string", b"").decode("latin-1")
+        target = f"{scope['path']}?{query}" if query else scope["path"]
+        what = f"{scope.get('method', 'GET')} {target}"
+
         async def send_with_id(message: Any) -> None:
             if message["type"] in _ANSWERS:
                 message["headers"] = [*message.get("headers", ()), header]
+                logger.debug("{} -> {}", what, message.get("status", "accepted"))
             await send(message)
 
         with logger.contextualize(request_id=request_id):
+            logger.debug("{}", what)
             await self.app(scope, receive, send_with_id)

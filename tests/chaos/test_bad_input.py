@@ -82,6 +82,10 @@ BATTERY: list[tuple[str, bytes, int, str | None]] = [
     ("not HTTP at all", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 64, 400, None),
 ]
 
+# Refused by Hypercorn's HTTP parser before any route runs: a bare 400 and a closed connection
+# (no protocol is known yet, so no envelope); the server serves on all the same.
+HTTP_LEVEL = {"a header with a bare line feed", "not HTTP at all"}
+
 
 async def exchange(port: int, raw: bytes) -> tuple[int, dict[str, str], bytes]:
     """Send raw bytes, read one reply (the server closes, or the body is complete)."""
@@ -152,10 +156,14 @@ async def test_bad_input_gets_the_right_4xx_and_no_secret_leaks(tmp_path: Path) 
                         replies.append(json.dumps(headers).encode() + body)
                         assert got == status, (name, got, body)
                         assert "x-injected" not in headers, name
-                        error = json.loads(body)["error"]
-                        assert set(error) == {"message", "type", "param", "code"}, (name, error)
-                        if code is not None:
-                            assert error["code"] == code, (name, error)
+                        if name in HTTP_LEVEL and not body:
+                            # not HTTP that Hypercorn can parse: its own 400, then a close
+                            assert headers.get("connection") == "close", (name, headers)
+                        else:
+                            error = json.loads(body)["error"]
+                            assert set(error) == {"message", "type", "param", "code"}, error
+                            if code is not None:
+                                assert error["code"] == code, (name, error)
                         # the server keeps serving: a good call right after each bad one
                         got, headers, body = await exchange(port, good)
                         replies.append(json.dumps(headers).encode() + body)
