@@ -122,7 +122,8 @@ def _as_baton_error(error: HTTPException) -> BatonError:
         return PayloadTooLarge(f"the request body exceeds {limit} bytes")
     if status == 400:
         return BadRequest(error.description or "bad request")
-    refused = CallerError(error.description or error.name, code=error.name.lower().replace(" ", "_"))
+    code = error.name.lower().replace(" ", "_")
+    refused = CallerError(error.description or error.name, code=code)
     refused.status = status
     return refused
 

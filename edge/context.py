@@ -2,9 +2,10 @@
 request log, and the one way a call route turns its answer into a Quart response.
 
 A call route (`POST` Chat Completions, Responses) reads its request whole, checks its client
-key, is recorded by the request log when `--log-requests` is on (refused calls included) (a trail per call; without it nothing of this costs
-anything), and answers with a `BatonError`'s envelope whatever it raises of them, so the
-request log records error replies too. While it waits for its answer it is watched by the
+key, is recorded by the request log when `--log-requests` is on (a trail per call, refused
+calls included; without the flag nothing of this costs anything), and answers with a
+`BatonError`'s envelope whatever it raises of them, so the request log records error
+replies too. While it waits for its answer it is watched by the
 stop (`edge.stopping`): a call still waiting when the grace period ends is answered 503.
 """
 

@@ -23,8 +23,8 @@ from actors.store import StoredResponse
 from actors.system import ActorSystem
 from actors.telemetry.record import CANCELLED, OK
 from edge.call_log import log_failed_hops
-from edge.meter import CallMeter, MeteredStream, request_id_of
 from edge.incoming import Incoming
+from edge.meter import CallMeter, MeteredStream, request_id_of
 from edge.replies import SSE_HEADERS, Answer, Reply, StreamReply, error_response, json_response
 from edge.request_log import CallTrail
 from edge.responses_stream import ResponsesStream
@@ -40,6 +40,7 @@ from protocols.responses import (
     responses_to_chat,
 )
 from protocols.usage import Usage
+
 
 def create_route(
     system: ActorSystem,
