@@ -47,8 +47,7 @@ def ops_blueprint(edge: EdgeContext) -> Blueprint:
     @blueprint.get("/models")
     async def list_models() -> Response:
         data = [
-            _model_object(model_id, system, edge.started)
-            for model_id in system.router.model_ids()
+            _model_object(model_id, system, edge.started) for model_id in system.router.model_ids()
         ]
         return respond(json_response({"object": "list", "data": data}), edge.stopping)
 

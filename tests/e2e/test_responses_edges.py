@@ -100,9 +100,7 @@ async def test_an_unknown_model_over_the_websocket_is_model_not_found() -> None:
 
 
 @pytest.mark.parametrize("how", ["close frame", "dropped connection"])
-async def test_a_client_closing_its_websocket_is_not_an_error(
-    out: io.StringIO, how: str
-) -> None:
+async def test_a_client_closing_its_websocket_is_not_an_error(out: io.StringIO, how: str) -> None:
     slow = Complete("a b c d e f", chunks=6, chunk_delay=0.2)
     with trio.fail_after(30):
         async with trio.open_nursery() as nursery:
