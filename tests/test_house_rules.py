@@ -9,7 +9,20 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-IMPURE = {"trio", "httpx", "quart", "quart_trio", "hypercorn", "loguru"}
+# I/O, event loops and logging: none of these may be imported by protocols/ (nor config/).
+IMPURE = {
+    "trio",
+    "trio_websocket",
+    "httpx",
+    "httpx2",
+    "httpcore",
+    "httpcore2",
+    "quart",
+    "quart_trio",
+    "hypercorn",
+    "loguru",
+    "coredis",
+}
 
 
 def imported_modules(path: Path) -> set[str]:
