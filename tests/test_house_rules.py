@@ -1,6 +1,7 @@
 """Rules of the house that a reviewer should not have to check by eye."""
 
 import ast
+import re
 import shutil
 import subprocess
 import sys
@@ -23,6 +24,9 @@ IMPURE = {
     "loguru",
     "coredis",
 }
+# A path to something beside the repository (../shared, /work/shared) works on one machine and
+# fails in CI's fresh clone; the `"shared" / ...` form is how such a path was once spelt.
+OUTSIDE = re.compile(rb"""\.\./shared\b|/work/shared\b|["']shared["']\s*/""")
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -66,3 +70,26 @@ def test_ruff_is_clean() -> None:
         timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def tracked_files() -> list[Path]:
+    try:
+        listing = subprocess.run(
+            ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True, timeout=60
+        ).stdout
+    except (OSError, subprocess.CalledProcessError) as exc:
+        pytest.skip(f"not a git checkout, or no git: {exc}")
+    return [ROOT / name for name in listing.decode().split("\0") if name]
+
+
+def test_nothing_refers_outside_the_repository() -> None:
+    """The suite runs from a fresh clone with nothing beside it: vendor what is needed."""
+    offenders = []
+    for path in tracked_files():
+        if path == Path(__file__).resolve() or not path.is_file():
+            continue
+        for number, line in enumerate(path.read_bytes().splitlines(), 1):
+            if OUTSIDE.search(line):
+                text = line.decode(errors="replace").strip()
+                offenders.append(f"{path.relative_to(ROOT)}:{number}: {text}")
+    assert offenders == []
