@@ -1,6 +1,7 @@
 """Rules of the house that a reviewer should not have to check by eye."""
 
 import ast
+import importlib.util
 import re
 import shutil
 import subprocess
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("actors", "edge", "protocols", "config")
 # I/O, event loops and logging: none of these may be imported by protocols/ (nor config/).
 IMPURE = {
     "trio",
@@ -68,6 +70,21 @@ def test_ruff_is_clean() -> None:
         capture_output=True,
         text=True,
         timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("mypy") is None, reason="mypy is installed with the test extra"
+)
+def test_mypy_is_clean() -> None:
+    """Types hold in the four packages, under pyproject.toml's [tool.mypy] (strict)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--config-file", "pyproject.toml", *PACKAGES],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
