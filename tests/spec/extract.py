@@ -98,7 +98,7 @@ def subset(document: dict[str, Any], roots: tuple[str, ...] = ROOTS) -> dict[str
 
 
 def render(document: dict[str, Any]) -> str:
-    body = yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100)
+    body: str = yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100)
     return HEADER.format(source=SOURCE, commit=COMMIT) + body
 
 
