@@ -51,16 +51,24 @@ def read_cooldowns(
         field_path = child(path, name)
         if name == "key_lockout":
             policy = _read_lockout(reader, raw, field_path, policy)
+        elif raw is None:
             continue
-        if raw is None:
-            continue
-        found = (
-            read_ladder(reader, raw, field_path)
-            if name in ("rate_limit", "auth")
-            else reader.seconds(raw, field_path)
-        )
-        if found is not None:
-            policy = attrs.evolve(policy, **{name: found})
+        elif name in ("rate_limit", "auth"):  # each field named, so its type is checked
+            ladder = read_ladder(reader, raw, field_path)
+            if ladder is not None:
+                policy = (
+                    attrs.evolve(policy, rate_limit=ladder)
+                    if name == "rate_limit"
+                    else attrs.evolve(policy, auth=ladder)
+                )
+        else:
+            seconds = reader.seconds(raw, field_path)
+            if seconds is not None:
+                policy = (
+                    attrs.evolve(policy, probe_hold=seconds)
+                    if name == "probe_hold"
+                    else attrs.evolve(policy, probe_timeout=seconds)
+                )
     return policy
 
 

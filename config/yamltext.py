@@ -37,7 +37,8 @@ class _StrictLoader(yaml.SafeLoader):
             if duplicate:
                 line = key_node.start_mark.line + 1
                 self.duplicates.append(Problem(f"line {line}", f"duplicate key {key!r}"))
-        return super().construct_mapping(node, deep=deep)
+        mapping: dict[Any, Any] = super().construct_mapping(node, deep=deep)
+        return mapping
 
 
 def parse_yaml(text: str, *, source: str | None = None) -> object:

@@ -17,8 +17,8 @@ from typing import Any
 
 def request_echo(request: dict[str, Any]) -> dict[str, Any]:
     """The request-derived fields of every Response to `request`, computed once per call."""
-    text = request.get("text") if isinstance(request.get("text"), dict) else {}
-    reasoning = request.get("reasoning") if isinstance(request.get("reasoning"), dict) else {}
+    text = _object(request.get("text"))
+    reasoning = _object(request.get("reasoning"))
     echo: dict[str, Any] = {
         "model": request.get("model"),
         "instructions": request.get("instructions"),
@@ -45,6 +45,11 @@ def request_echo(request: dict[str, Any]) -> dict[str, Any]:
     if isinstance(request.get("user"), str):
         echo["user"] = request["user"]  # the schema admits a string only, never null
     return echo
+
+
+def _object(value: object) -> dict[str, Any]:
+    """`value` if it is a JSON object, else an empty one (so its fields read as absent)."""
+    return value if isinstance(value, dict) else {}
 
 
 def response_object(

@@ -190,7 +190,9 @@ class ResponseStream:
         chat_index = call.get("index")
         upstream_id = call.get("id") if isinstance(call.get("id"), str) and call["id"] else None
         function = call.get("function") or {}
-        name = function.get("name") if isinstance(function.get("name"), str) else ""
+        name = function.get("name")
+        if not isinstance(name, str):
+            name = ""
         arguments = function.get("arguments") or ""
         item = self._open
         if not (
@@ -298,7 +300,7 @@ def _choice(chunk: Any) -> dict[str, Any] | None:
         raise UpstreamReplyError("'choices' of a stream chunk must be an array of objects")
     if not choices:
         return None
-    choice = choices[0]
+    choice: dict[str, Any] = choices[0]
     if choice.get("finish_reason") == "error":
         raise UpstreamReplyError("upstream ended the choice with finish_reason 'error'")
     delta = choice.get("delta") or {}
