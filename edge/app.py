@@ -22,6 +22,7 @@ from loguru import logger
 from quart import Response, current_app, g, request, websocket
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing.exceptions import WebsocketMismatch
 
 from actors.system import ActorSystem
 from edge import logs, request_log
@@ -92,6 +93,14 @@ def create_app(system: ActorSystem, stopping: Stopping) -> QuartTrio:
         if websocket.path not in KEYLESS:
             g.client = check_client(websocket.headers, client_keys)
 
+    install_error_envelopes(app)
+    app.asgi_app = RequestIds(app.asgi_app)  # type: ignore[method-assign]
+    return app
+
+
+def install_error_envelopes(app: QuartTrio) -> None:
+    """Every error `app` answers, in the OpenAI envelope."""
+
     @app.errorhandler(BatonError)
     async def baton_error(error: BatonError) -> Response:
         reply = error_response(error)
@@ -107,9 +116,6 @@ def create_app(system: ActorSystem, stopping: Stopping) -> QuartTrio:
         logger.opt(exception=error).error("unhandled error serving {}", _what())
         return Response(_INTERNAL, 500, {"content-type": JSON})
 
-    app.asgi_app = RequestIds(app.asgi_app)  # type: ignore[method-assign]
-    return app
-
 
 def _as_baton_error(error: HTTPException) -> BatonError:
     status = error.code or 500
@@ -120,6 +126,8 @@ def _as_baton_error(error: HTTPException) -> BatonError:
     if status == 413:
         limit = current_app.config["MAX_CONTENT_LENGTH"]
         return PayloadTooLarge(f"the request body exceeds {limit} bytes")
+    if isinstance(error, WebsocketMismatch):
+        return MethodNotAllowed(f"{_what()} is a WebSocket: upgrade to it")
     if status == 400:
         return BadRequest(error.description or "bad request")
     code = error.name.lower().replace(" ", "_")

@@ -1,5 +1,5 @@
-"""The dashboard's two routes on a real `edge.wire` server, without the rest of the gateway,
-for tests that feed the page a snapshot of their own."""
+"""The dashboard's blueprint on a Quart-Trio app of its own, served by Hypercorn, without the
+rest of the gateway, for tests that feed the page a snapshot of their own."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from edge.dashboard import Snapshot, dashboard_routes
-from edge.replies import error_response
-from edge.wire import Reply, Request, StreamReply, TakeOver
-from protocols.errors import BatonError, MethodNotAllowed, NotFound
-from tests.edge.wire_harness import Served, serving
+import trio
+from quart_trio import QuartTrio
+
+from edge.app import install_error_envelopes
+from edge.dashboard import Snapshot, dashboard_blueprint
+from tests.served_app import Served, serving
 
 CLIENT_KEY = "dashboard-key-for-tests"
 
@@ -20,20 +21,10 @@ CLIENT_KEY = "dashboard-key-for-tests"
 async def dashboard_server(
     snapshot: Snapshot, client_keys: tuple[str, ...] = (CLIENT_KEY,), **options: Any
 ) -> AsyncIterator[Served]:
-    """serve_http answering `/dashboard` and `/dashboard/live`; `options` go to the routes."""
-    routes = dashboard_routes(snapshot, tuple(key.encode() for key in client_keys), **options)
-
-    async def handle(request: Request) -> Reply | StreamReply | TakeOver:
-        try:
-            methods = routes.get(request.path)
-            if methods is None:
-                raise NotFound(f"no route {request.path}")
-            route = methods.get(request.method)
-            if route is None:
-                raise MethodNotAllowed(f"{request.method} is not allowed on {request.path}")
-            return await route(request)
-        except BatonError as error:
-            return error_response(error)
-
-    async with serving(handle) as served:
+    """A server answering `/dashboard` and `/dashboard/live`; `options` go to the routes."""
+    app = QuartTrio("dashboard-test")
+    keys = tuple(key.encode() for key in client_keys)
+    app.register_blueprint(dashboard_blueprint(snapshot, keys, trio.Event(), **options))
+    install_error_envelopes(app)
+    async with serving(app) as served:
         yield served

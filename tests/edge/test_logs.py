@@ -11,13 +11,19 @@ import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import datetime
 
+import httpx2
 import pytest
 import trio
 from loguru import logger
+from quart import Response, request
+from quart_trio import QuartTrio
 
 from edge import logs
-from edge.wire import Reply, Request, StreamReply
-from tests.edge.wire_harness import Answer, raw_request, serving
+from edge.app import install_error_envelopes
+from edge.replies import Reply, StreamReply, respond
+from edge.request_ids import RequestIds
+from edge.stopping import Stopping
+from tests.served_app import serving
 
 UPSTREAM = "sk-upstream-LOGTEST-0123456789"
 CLIENT = "client-LOGTEST-key-77"
@@ -139,30 +145,45 @@ class LoggingChunks:
         logger.info("stream closed")
 
 
-async def handler(request: Request) -> Answer:
-    logger.info("handling {}", request.target)
-    if request.path == "/stream":
-        return StreamReply(200, {"content-type": "text/event-stream"}, LoggingChunks())
-    return Reply(200, {"content-type": "text/plain"}, b"ok")
+def app_with_logging_routes(max_body: int = 1000) -> QuartTrio:
+    app = QuartTrio("logs-test")
+    app.config["MAX_CONTENT_LENGTH"] = max_body
+    install_error_envelopes(app)
+    stopping = Stopping(1.0)
+
+    @app.route("/plain", methods=["GET", "POST"])
+    async def plain() -> Response:
+        logger.info("handling {}", request.path)
+        await request.get_data()
+        return respond(Reply(200, {"content-type": "text/plain"}, b"ok"), stopping)
+
+    @app.get("/stream")
+    async def stream() -> Response:
+        logger.info("handling {}", request.path)
+        reply = StreamReply(200, {"content-type": "text/event-stream"}, LoggingChunks())
+        return respond(reply, stopping)
+
+    return app
 
 
 async def test_every_line_of_a_request_and_its_stream_carries_its_id(capture: Capture) -> None:
     out = capture(json=True)
+    app = app_with_logging_routes()
     with trio.fail_after(10):
-        async with serving(handler) as served, await served.connect() as client:
-            await client.send(raw_request("GET", "/plain"))
-            plain = await client.reply()
-            await client.send(raw_request("GET", "/stream", {"x-request-id": "client.chosen:1"}))
-            stream = await client.reply()
-            await client.send(raw_request("GET", "/plain", {"x-request-id": "bad id"}))
-            bad = await client.reply()
-    assert stream.body == b"data: 1\n\ndata: 2\n\ndata: 3\n\n"
+        async with serving(app, RequestIds(app.asgi_app)) as served:
+            async with httpx2.AsyncClient(base_url=served.url) as client:
+                plain = await client.get("/plain")
+                stream = await client.get("/stream", headers={"x-request-id": "client.chosen:1"})
+                bad = await client.get("/plain", headers={"x-request-id": "bad id"})
+    assert stream.content == b"data: 1\n\ndata: 2\n\ndata: 3\n\n"
     assert stream.headers["x-request-id"] == "client.chosen:1"
     assert re.fullmatch(r"req_[0-9a-f]{24}", plain.headers["x-request-id"])
     assert re.fullmatch(r"req_[0-9a-f]{24}", bad.headers["x-request-id"])
     assert plain.headers["x-request-id"] != bad.headers["x-request-id"]
     ids: dict[str, list[str]] = {}
     for line in map(json.loads, out.getvalue().splitlines()):
+        if line["message"].startswith(("GET ", "POST ")):
+            continue  # the request lines edge.request_ids logs at DEBUG
         ids.setdefault(line.get("request_id"), []).append(line["message"])
     assert ids[plain.headers["x-request-id"]] == ["handling /plain"]
     assert ids["client.chosen:1"] == [
@@ -177,9 +198,11 @@ async def test_every_line_of_a_request_and_its_stream_carries_its_id(capture: Ca
 
 async def test_a_refused_request_still_gets_an_id(capture: Capture) -> None:
     capture()
+    app = app_with_logging_routes(max_body=10)
     with trio.fail_after(10):
-        async with serving(handler, max_body=10) as served, await served.connect() as client:
-            await client.send(raw_request("POST", "/x", body=b"x" * 100))
-            reply = await client.reply()
-    assert reply.status == 413
+        async with serving(app, RequestIds(app.asgi_app)) as served:
+            async with httpx2.AsyncClient(base_url=served.url) as client:
+                reply = await client.post("/plain", content=b"x" * 100)
+    assert reply.status_code == 413
+    assert reply.json()["error"]["code"] == "request_too_large"
     assert re.fullmatch(r"req_[0-9a-f]{24}", reply.headers["x-request-id"])

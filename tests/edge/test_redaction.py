@@ -4,8 +4,8 @@ import re
 
 import pytest
 
-from edge.wire import Request
-from edge.wire.request_id import fresh_request_id, request_id_for, valid_request_id
+from edge.incoming import Incoming
+from edge.request_ids import fresh_request_id, request_id_from, valid_request_id
 from protocols.redact import Redactor, redact_headers, scrub, scrub_patterns
 
 UPSTREAM = "sk-alpha-SECRET-0123456789"
@@ -102,7 +102,7 @@ FRESH = re.compile(r"req_[0-9a-f]{24}")
 )
 def test_a_sane_client_request_id_is_kept(given: str) -> None:
     assert valid_request_id(given)
-    assert request_id_for({"x-request-id": given}) == given
+    assert request_id_from([(b"x-request-id", given.encode())]) == given
 
 
 @pytest.mark.parametrize(
@@ -111,7 +111,7 @@ def test_a_sane_client_request_id_is_kept(given: str) -> None:
 )
 def test_anything_else_gets_a_fresh_id(given: str) -> None:
     assert not valid_request_id(given)
-    assert FRESH.fullmatch(request_id_for({"x-request-id": given}))
+    assert FRESH.fullmatch(request_id_from([(b"x-request-id", given.encode())]))
 
 
 def test_fresh_ids_differ() -> None:
@@ -120,9 +120,11 @@ def test_fresh_ids_differ() -> None:
     assert all(FRESH.fullmatch(one) for one in ids)
 
 
-def test_a_request_knows_its_id() -> None:
-    mine = Request("GET", "/v1/models", "", {"x-request-id": "mine-1"}, b"")
-    theirs = Request("GET", "/v1/models", "", {}, b"")
-    assert mine.request_id == "mine-1"
-    assert FRESH.fullmatch(theirs.request_id)
-    assert "mine-1" in repr(mine)
+def test_a_request_without_an_id_header_gets_a_fresh_one() -> None:
+    assert FRESH.fullmatch(request_id_from([(b"content-type", b"application/json")]))
+    assert request_id_from([(b"X-Request-Id", b"mine-1")]) == "mine-1"
+
+
+def test_a_request_shows_its_id_and_never_its_headers() -> None:
+    mine = Incoming("GET", "/v1/models", "", {"authorization": "Bearer sk-x"}, b"", "mine-1")
+    assert "mine-1" in repr(mine) and "sk-x" not in repr(mine)

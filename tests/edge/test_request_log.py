@@ -15,17 +15,18 @@ from loguru import logger
 
 from actors.messages import Hop
 from edge import logs, request_log
+from edge.incoming import Incoming
+from edge.replies import Reply, StreamReply
 from edge.request_log import RequestLog, TeeChunks, recording
-from edge.wire import Reply, Request, StreamReply
-from tests.edge.wire_harness import Pieces
+from tests.edge.pieces import Pieces
 
 SECRET = "sk-reqlog-SECRET-abcdefghij"
 CLIENT = "client-reqlog-key-99"
 
 
-def a_request(request_id: str = "req-1", query: str = "") -> Request:
+def a_request(request_id: str = "req-1", query: str = "") -> Incoming:
     body = json.dumps({"model": "vm", "messages": [{"role": "user", "content": f"hi {SECRET}"}]})
-    return Request(
+    return Incoming(
         "POST",
         "/v1/chat/completions",
         query,
@@ -37,7 +38,7 @@ def a_request(request_id: str = "req-1", query: str = "") -> Request:
             "x-request-id": request_id,
         },
         body.encode(),
-        target="/v1/chat/completions" + (f"?{query}" if query else ""),
+        request_id,
     )
 
 
