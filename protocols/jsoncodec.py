@@ -1,21 +1,32 @@
-"""The one place JSON is encoded and decoded, so the codec can be swapped for a faster one."""
+"""The one place JSON is encoded and decoded: orjson, with the standard library as the
+fallback for what orjson will not encode.
+
+orjson is several times faster than `json` on both sides and writes exactly what baton wrote
+before: compact separators, UTF-8 (not `\\u` escapes). Where the two differ:
+- decoding is strict: `NaN`/`Infinity` and numbers out of a double's range are refused (a
+  `ValueError`, like any malformed JSON), as are invalid UTF-8 and nesting past 1024 levels;
+- an integer beyond 64 bits decodes as a float (OpenAI's schemas have no such integers);
+- encoding a value orjson refuses (an integer beyond 64 bits) falls back to `json`.
+"""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-_decoder = json.JSONDecoder()
+import orjson
 
-JSONDecodeError = json.JSONDecodeError
+_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+JSONDecodeError = orjson.JSONDecodeError  # a subclass of json.JSONDecodeError and ValueError
 
 
 def dumps(value: Any) -> bytes:
-    return _encoder.encode(value).encode()
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+    except TypeError:
+        return _encoder.encode(value).encode()
 
 
-def loads(data: bytes | str) -> Any:
-    if isinstance(data, bytes | bytearray):
-        data = data.decode()  # strict: invalid UTF-8 raises UnicodeDecodeError (a ValueError)
-    return _decoder.decode(data)
+def loads(data: bytes | bytearray | memoryview | str) -> Any:
+    return orjson.loads(data)
