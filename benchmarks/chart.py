@@ -14,7 +14,7 @@ from benchmarks.summary import RPS, Cells, p
 
 COLORS = {
     "baton": "#1f6feb",
-    "bare": "#8b949e",
+    "floor": "#8b949e",
     "litellm": "#d29922",
     "portkey": "#2da44e",
     "direct": "#000000",

@@ -147,6 +147,8 @@ class Running:
             "rss": procstat.rss_bytes(pids),
             "pss": procstat.pss_bytes(pids),
             "processes": len(pids),
+            # the largest process of the tree: one worker, with every page it maps counted
+            "rss_largest": max((procstat.rss_bytes([pid]) for pid in pids), default=0),
         }
 
     def alive(self) -> bool:

@@ -2,11 +2,23 @@
 
     python -m benchmarks.profile                     # non-streaming (16 connections) and streaming
     python -m benchmarks.profile --scenario stream --seconds 15 --system baton-w2
+    python -m benchmarks.profile --scenario nonstream --system floor   # the stack by itself
 
 Starts the fake upstream and the system (one worker by default), drives one scenario for
 `--seconds` while `py-spy record --nonblocking --function` samples every process of the system,
-and writes benchmarks/results/profile-<scenario>.md: CPU share by package (own code: edge,
-actors, protocols, config; stack: trio, hypercorn, quart, h11, httpx, httpcore, ...), the
+and writes benchmarks/results/profile-<scenario>.md (`profile-<system>-<scenario>.md` for
+another system than baton) with the server CPU per request (or per chunk, streaming) split
+between:
+
+- baton's own modules: edge, actors, protocols, config (for the floor: its own file);
+- the stack: Hypercorn, h11, h2, wsproto, Quart, Werkzeug, httpx2, httpcore2, trio, anyio,
+  attrs, loguru, orjson, ... (`STACK`);
+- Python itself: interpreter and standard-library frames with no caller from either.
+
+A sample is charged to the innermost frame that belongs to the own modules or the stack, so
+the standard library counts for whoever called it (baton's `json.dumps` is baton's; trio's
+`contextlib` is trio's). The share of baton's own modules is what issue 11 bounds (under 25%
+of server CPU per request when a target stays out of reach). Also: self time by package, the
 functions with the most self time, and those with the most inclusive time. The raw collapsed
 stacks stay under benchmarks/.work (feed them to flamegraph.pl or speedscope).
 
@@ -25,22 +37,39 @@ from collections import Counter
 from pathlib import Path
 
 from benchmarks import launcher, scenarios
-from benchmarks.systems import BENCH, make
+from benchmarks.systems import BENCH, REPO, make
 
 RESULTS = BENCH / "results"
 OWN = ("edge", "actors", "protocols", "config")
+# the commissioned stack and what it pulls in: server, protocols, framework, client, runtime
+STACK = (
+    *("hypercorn", "h11", "h2", "hpack", "hyperframe", "priority", "wsproto"),
+    *("quart", "quart_trio", "werkzeug", "flask", "blinker", "itsdangerous", "jinja2"),
+    *("markupsafe", "click", "aiofiles", "trio_websocket"),
+    *("httpx2", "httpcore2", "httpx", "httpcore", "httptools", "certifi", "idna", "truststore"),
+    *("trio", "anyio", "sniffio", "outcome", "sortedcontainers", "exceptiongroup"),
+    *("attr", "attrs", "loguru", "yaml", "orjson", "prometheus_client", "dotenv"),
+)
+PYTHON = "(python)"  # the standard library and interpreter frames nothing above called
 
 
 def _frame_file(frame: str) -> str:
-    """`'Name.method (pkg/mod.py:12)'` -> `'pkg/mod.py'`."""
+    """`'Name.method (pkg/mod.py:12)'` -> `'pkg/mod.py'`; absolute paths made relative to
+    site-packages or the repository, as py-spy does when it can."""
     inner = frame[frame.rfind("(") + 1 : frame.rfind(")")]
-    return inner.rsplit(":", 1)[0]
+    path = inner.rsplit(":", 1)[0]
+    if path.startswith("/"):
+        if "-packages/" in path:
+            return path.rsplit("-packages/", 1)[1]
+        if path.startswith(str(REPO) + "/"):
+            return path[len(str(REPO)) + 1 :]
+    return path
 
 
 def _package(frame: str) -> str:
     path = _frame_file(frame)
     if path.startswith("<"):
-        return "(python internals)"
+        return PYTHON
     head = path.split("/", 1)[0]
     return head.removesuffix(".py")
 
@@ -50,9 +79,20 @@ def _function(frame: str) -> str:
     return f"{name} ({_frame_file(frame)})"
 
 
-def summarise(raw: str) -> dict:
-    """Self and inclusive sample counts per function and per package from collapsed stacks."""
-    self_fn, incl_fn, self_pkg = Counter(), Counter(), Counter()
+def _owner(packages: list[str], own: tuple[str, ...]) -> str:
+    """Who a sample's CPU is charged to: the innermost frame from the system's own code or
+    from the stack; standard-library frames (json, contextlib, ssl, ...) count for whoever
+    called them."""
+    for pkg in reversed(packages):
+        if pkg in own or pkg in STACK:
+            return pkg
+    return PYTHON
+
+
+def summarise(raw: str, own: tuple[str, ...] = OWN) -> dict:
+    """Sample counts from collapsed stacks: self and inclusive per function, self per package,
+    and per owner (see `_owner`)."""
+    self_fn, incl_fn, self_pkg, owner = Counter(), Counter(), Counter(), Counter()
     total = 0
     for line in raw.splitlines():
         stack, _, count = line.rpartition(" ")
@@ -65,26 +105,73 @@ def summarise(raw: str) -> dict:
         total += n
         self_fn[_function(frames[-1])] += n
         self_pkg[_package(frames[-1])] += n
+        owner[_owner([_package(f) for f in frames], own)] += n
         for fn in {_function(f) for f in frames}:
             incl_fn[fn] += n
-    return {"total": total, "self": self_fn, "inclusive": incl_fn, "packages": self_pkg}
+    return {
+        "total": total,
+        "self": self_fn,
+        "inclusive": incl_fn,
+        "packages": self_pkg,
+        "owners": owner,
+        "own": own,
+    }
 
 
-def markdown(title: str, summary: dict, context: str, top: int = 25) -> str:
+def shares(summary: dict) -> dict[str, float]:
+    """Fractions of all samples: the system's own code, the stack, Python itself; and the own
+    code's self time alone (without the standard library it calls)."""
     total = summary["total"] or 1
+    own = summary["own"]
+    owners = summary["owners"]
+    return {
+        "own": sum(n for k, n in owners.items() if k in own) / total,
+        "stack": sum(n for k, n in owners.items() if k in STACK) / total,
+        "python": owners.get(PYTHON, 0) / total,
+        "own_self": sum(n for k, n in summary["packages"].items() if k in own) / total,
+    }
+
+
+def markdown(
+    title: str, summary: dict, context: str, per: float | None, unit: str, top: int = 25
+) -> str:
+    total = summary["total"] or 1
+    share = shares(summary)
+    own = ", ".join(summary["own"])
 
     def rows(counter: Counter, limit: int) -> list[str]:
         return [f"| {100 * n / total:5.1f}% | `{name}` |" for name, n in counter.most_common(limit)]
 
-    own = sum(n for pkg, n in summary["packages"].items() if pkg in OWN)
+    def owner_rows() -> list[str]:
+        out = []
+        for name, n in summary["owners"].most_common(20):
+            kind = "own" if name in summary["own"] else ("stack" if name in STACK else "")
+            ms = f"{per * n / total:.3f}" if per else "-"
+            out.append(f"| {100 * n / total:5.1f}% | {ms} | `{name}` | {kind} |")
+        return out
+
+    per_text = f" of the {per:.3f} ms of server CPU per {unit}" if per else ""
     lines = [
         f"# Profile: {title}",
         "",
         context,
         "",
-        f"{summary['total']:,} samples of on-CPU Python stacks (py-spy, idle time excluded). "
-        f"baton's own modules ({', '.join(OWN)}) hold {100 * own / total:.1f}% of the self "
-        "time; the rest is the stack it runs on.",
+        f"{summary['total']:,} samples of on-CPU Python stacks (py-spy, idle time excluded; "
+        "time in C code and system calls counts for the Python function that called it).",
+        "",
+        f"**Own modules ({own}): {100 * share['own']:.1f}%**{per_text}"
+        + (f" ({share['own'] * per:.3f} ms)" if per else "")
+        + f"; the stack: {100 * share['stack']:.1f}%; Python itself: "
+        f"{100 * share['python']:.1f}%. Each sample is charged to the innermost frame from "
+        "the own modules or the stack, so standard-library code (json, contextlib, ssl, ...) "
+        "counts for whoever called it; the own modules' self time alone is "
+        f"{100 * share['own_self']:.1f}%.",
+        "",
+        "## CPU by owner",
+        "",
+        f"| share | ms per {unit} | owner | |",
+        "|---:|---:|---|---|",
+        *owner_rows(),
         "",
         "## Self time by package",
         "",
@@ -114,7 +201,10 @@ def py_spy() -> str | None:
     return shutil.which("py-spy") or (str(beside) if beside.exists() else None)
 
 
-def profile(scenario: str, system_name: str, seconds: float, level: int, work: Path) -> dict:
+def profile(
+    scenario: str, system_name: str, seconds: float, level: int, work: Path, prefix: str = ""
+) -> dict:
+    """Profile one system in one scenario; write `<prefix>profile-[<system>-]<scenario>.md`."""
     spy_path = py_spy()
     if spy_path is None:
         raise SystemExit("py-spy is not installed (pip install py-spy)")
@@ -128,7 +218,7 @@ def profile(scenario: str, system_name: str, seconds: float, level: int, work: P
         warm = dict(spec, warmup=0.2, measure=1.5)
         driver.run(warm, bound)
         spec.update(warmup=0.5, measure=seconds)
-        raw = work / f"profile-{scenario}.txt"
+        raw = work / f"profile-{system_name}-{scenario}.txt"
         spy = [
             spy_path, "record", "--pid", str(run.root), "--format", "raw", "--function",
             "--nonblocking", "--rate", "200", "--duration", str(int(seconds)),
@@ -138,6 +228,9 @@ def profile(scenario: str, system_name: str, seconds: float, level: int, work: P
             spy.append("--subprocesses")
         result: dict = {}
         load = threading.Thread(target=lambda: result.update(driver.run(spec, bound + seconds)))
+        # samples of a process waiting for a core land where it was woken (trio's epoll), not
+        # where its CPU goes: sample on a quiet machine, and say how quiet it was
+        launcher.wait_quiet(15.0)
         load.start()
         time.sleep(0.5)  # into the warm-up: the sampled span is all under load
         subprocess.run(spy, check=True, capture_output=True, timeout=seconds + 60)
@@ -153,19 +246,32 @@ def profile(scenario: str, system_name: str, seconds: float, level: int, work: P
         f"{'streams' if scenario == 'stream' else 'connections'}, sampled for {seconds:.0f} s "
         f"while serving {rate:,.1f} {'streams' if scenario == 'stream' else 'requests'}/s "
         f"({result.get('cpu_ms', {}).get('server', 0) / max(1, result.get('completed', 1)):.2f}"
-        " ms of server CPU each). Run with `python -m benchmarks.profile`."
+        f" ms of server CPU each); other processes used {result.get('foreign_cores', 0):.2f}"
+        " cores meanwhile (py-spy's own sampling included). Run with "
+        "`python -m benchmarks.profile`."
     )
     RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"profile-{scenario}.md"
-    summary = summarise(raw.read_text())
-    out.write_text(markdown(f"{system_name}, {scenario}", summary, context))
+    name = "" if system.kind == "baton" else f"{system_name}-"
+    out = RESULTS / f"{prefix}profile-{name}{scenario}.md"
+    summary = summarise(raw.read_text(), OWN if system.kind == "baton" else ("benchmarks",))
+    units = result.get("chunks" if scenario == "stream" else "completed") or 0
+    per = result.get("cpu_ms", {}).get("server", 0) / units if units else None
+    unit = "chunk" if scenario == "stream" else "request"
+    out.write_text(markdown(f"{system_name}, {scenario}", summary, context, per, unit))
+    share = shares(summary)
     total = summary["total"] or 1
     return {
         "scenario": scenario,
+        "system": system_name,
         "file": out.name,
         "raw": str(raw),
         "context": context,
-        "own_share": sum(n for k, n in summary["packages"].items() if k in OWN) / total,
+        "cpu_per_request_ms": per,
+        "own_share": share["own"],
+        "own_self_share": share["own_self"],
+        "stack_share": share["stack"],
+        "python_share": share["python"],
+        "owners": [(k, n / total) for k, n in summary["owners"].most_common(6)],
         "packages": [(k, n / total) for k, n in summary["packages"].most_common(6)],
     }
 

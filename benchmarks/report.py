@@ -82,6 +82,11 @@ def markdown(data: dict) -> str:
         "",
         "## Targets",
         "",
+        "Issue 11's targets for baton on its stack (Quart-Trio on Hypercorn, httpx2 upstreams), "
+        "each judged in this run. `floor` is that stack by itself: a bare Quart-Trio app on "
+        "Hypercorn's Trio worker forwarding with one httpx2 client and doing nothing else "
+        "([peers/floor.py](../peers/floor.py)); `-w2` is two workers on one port.",
+        "",
         targets.table(cells, data),
         "",
         "## Start-up and memory",
@@ -176,20 +181,29 @@ def _profiles(data: dict) -> list[str]:
     out = [
         "## Where baton's time goes",
         "",
-        "Targets were missed, so right after the run baton (one worker) was profiled: sampled "
-        "with py-spy under load (self time by package), and its start-up timed import by "
-        "import when that target was missed.",
+        "Right after the run baton (one worker, 16 connections) was sampled with py-spy under "
+        "load, and the floor beside it (`python -m benchmarks.profile`). Server CPU is "
+        "split by owner: baton's own modules (edge, actors, protocols, config; for the floor, "
+        "its own file), the stack (Hypercorn, h11, Quart, Werkzeug, httpx2, httpcore2, trio, "
+        "...) and Python itself; standard-library frames count for whoever called them.",
         "",
     ]
     for prof in data["profiles"]:
-        if prof["scenario"] == "startup":
-            shares = ", ".join(f"{name} {s:.2f} s" for name, s in prof["packages"])
-            out.append(f"- [start-up]({prof['file']}): {prof['context']} Imports: {shares}.")
+        if prof.get("own_share") is None:  # an import-time profile of an older run
+            out.append(f"- [{prof['scenario']}]({prof['file']}): {prof['context']}")
             continue
-        shares = ", ".join(f"{name} {100 * share:.0f}%" for name, share in prof["packages"])
+        system = prof.get("system", "baton")
+        per = prof.get("cpu_per_request_ms")
+        unit = "chunk" if prof["scenario"] == "stream" else "request"
+        owners = ", ".join(
+            f"{name} {100 * share:.0f}%" for name, share in prof.get("owners", prof["packages"])
+        )
         out.append(
-            f"- [{prof['scenario']}]({prof['file']}): {shares}; baton's own modules "
-            f"{100 * prof['own_share']:.0f}%. {prof['context']}"
+            f"- [{system}, {prof['scenario']}]({prof['file']}): "
+            + (f"{per:.3f} ms of server CPU per {unit}; " if per else "")
+            + f"own code {100 * prof['own_share']:.1f}%, the stack "
+            f"{100 * prof.get('stack_share', 0):.1f}%, Python itself "
+            f"{100 * prof.get('python_share', 0):.1f}% (largest: {owners}). {prof['context']}"
         )
     return [*out, ""]
 

@@ -48,7 +48,7 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--max-minutes", type=float, help="skip cells past this (default 11, quick 3)")
     p.add_argument("--no-netns", action="store_true", help="stay in the host's network namespace")
     p.add_argument(
-        "--no-profile", action="store_true", help="skip profiling baton when a target is missed"
+        "--no-profile", action="store_true", help="skip profiling baton and the floor afterwards"
     )
     p.add_argument(
         "--wait-idle",
@@ -73,30 +73,21 @@ def _enter_netns(argv: list[str]) -> None:
     os.execvp("unshare", [*cmd, *argv, "--in-netns"])
 
 
-def _missed(data: dict) -> list[str]:
-    """The profiles that show where baton's time goes, for the targets it missed."""
-    from benchmarks.summary import Cells
-    from benchmarks.targets import rows
-
-    missed = [t for t, _, verdict in rows(Cells(data["records"]), data) if "NOT" in verdict]
-    wanted = ["nonstream", "stream"] if any("start-up" not in t for t in missed) else []
-    return wanted + (["startup"] if any("start-up" in t for t in missed) else [])
-
-
-def _profiles(scenarios: list[str], work) -> list[dict]:
+def _profiles(work, out: str) -> list[dict]:
+    """baton (one worker, 16 connections) without and with streaming, then the floor without:
+    how the server CPU of a request splits between baton's own modules and the stack, next to
+    what the stack costs by itself. Written beside the report (`<out>-` prefixed unless full)."""
     from benchmarks import profile
 
-    out = []
-    for scenario in scenarios:
-        print(f"profiling baton ({scenario}) ...", file=sys.stderr)
+    prefix = "" if out == "full" else f"{out}-"
+    found = []
+    for scenario, system in (("nonstream", "baton"), ("stream", "baton"), ("nonstream", "floor")):
+        print(f"profiling {system} ({scenario}) ...", file=sys.stderr)
         try:
-            if scenario == "startup":
-                out.append(profile.startup("baton", work))
-            else:
-                out.append(profile.profile(scenario, "baton", 5.0, 16, work))
+            found.append(profile.profile(scenario, system, 5.0, 16, work, prefix))
         except (OSError, RuntimeError, subprocess.SubprocessError, SystemExit) as exc:
             print(f"profile failed: {exc}", file=sys.stderr)
-    return out
+    return found
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -141,9 +132,10 @@ def main(argv: list[str] | None = None) -> None:
     }
     session = Session(settings, systems, chosen, work, limit_s, explicit=bool(args.systems))
     data = session.execute(meta, sys.stderr)
+    out = args.out or ("quick" if args.quick else "full")
     if not args.quick and not args.no_profile and "baton" in data["systems"]:
-        data["profiles"] = _profiles(_missed(data), work)
-    for path in report.write(data, RESULTS, args.out or ("quick" if args.quick else "full")):
+        data["profiles"] = _profiles(work, out)
+    for path in report.write(data, RESULTS, out):
         print(f"wrote {path}")
 
 

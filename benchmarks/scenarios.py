@@ -60,9 +60,9 @@ class Settings:
     retry_budget: float  # ... spending at most this many seconds on it in the whole run
 
 
-_ONE_WORKER = ("direct", "bare", "baton", "baton-w2", "litellm", "portkey")
-_STREAMERS = ("direct", "baton", "baton-w2", "litellm", "portkey")
-_FAILOVERS = ("direct", "bare", "baton", "litellm", "portkey")
+_ONE_WORKER = ("direct", "floor", "baton", "baton-w2", "litellm", "portkey")
+_STREAMERS = ("direct", "floor", "baton", "baton-w2", "litellm", "portkey")
+_FAILOVERS = ("direct", "floor", "baton", "litellm", "portkey")
 
 FULL = Settings(
     systems=DEFAULT,
@@ -98,11 +98,12 @@ FULL = Settings(
     retry_budget=30.0,
 )
 QUICK = Settings(
-    systems=("direct", "baton", "baton-w2", "litellm", "portkey"),
+    systems=("direct", "floor", "floor-w2", "baton", "baton-w2", "litellm", "portkey"),
     parts=(
-        Part("nonstream", (1, 64), 2),
-        Part("stream", (1, 64), 1, ("direct", "baton", "litellm", "portkey")),
-        Part("failover-hop", (1,), 1, ("direct", "baton", "litellm", "portkey")),
+        Part("nonstream", (1,), 2, ("direct", "floor", "baton", "litellm", "portkey")),
+        Part("nonstream", (64,), 2),
+        Part("stream", (1, 64), 1, ("direct", "floor", "baton", "litellm", "portkey")),
+        Part("failover-hop", (1,), 1, ("direct", "floor", "baton", "litellm", "portkey")),
         Part("idle", (500,), 1, ("baton", "portkey")),
     ),
     warmup=0.4,

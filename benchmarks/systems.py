@@ -123,13 +123,15 @@ class Direct(System):
         return Request(up.ok, CHAT, {}, _body(SECOND_MODEL if failover else model, stream))
 
 
-class Bare(System):
+class Floor(System):
+    """The stack's own floor (`peers/floor.py`): Quart-Trio on Hypercorn + httpx2, forwarding."""
+
     def launch(self, up, work) -> Launch:
         chains = {model: up.url(first) for model, first in FAILOVERS.values()}
         argv = [
             sys.executable,
             "-m",
-            "benchmarks.peers.bare_forwarder",
+            "benchmarks.peers.floor",
             "--port",
             str(self.port),
             "--upstream",
@@ -235,8 +237,8 @@ class Portkey(System):
         return Request(self.port, CHAT, headers, _body(model, stream))
 
 
-KINDS = {"direct": Direct, "bare": Bare, "baton": Baton, "litellm": LiteLLM, "portkey": Portkey}
-DEFAULT = ("direct", "bare", "bare-w2", "baton", "baton-w2", "litellm", "litellm-w2", "portkey")
+KINDS = {"direct": Direct, "floor": Floor, "baton": Baton, "litellm": LiteLLM, "portkey": Portkey}
+DEFAULT = ("direct", "floor", "floor-w2", "baton", "baton-w2", "litellm", "litellm-w2", "portkey")
 
 
 def make(name: str) -> System:
