@@ -114,7 +114,7 @@ def transport_failure(exc: httpx2.HTTPError, *, after_head: bool) -> UpstreamFai
     if isinstance(exc, httpx2.ProxyError):
         return _failure(FailureClass.CONNECT, "the proxy could not open a tunnel to the upstream")
     if isinstance(exc, httpx2.ConnectError):
-        if "CERTIFICATE_VERIFY_FAILED" in str(exc):
+        if _untrusted(exc):
             return _failure(
                 FailureClass.CONNECT,
                 "could not connect: the upstream's TLS certificate is not trusted",
@@ -140,6 +140,19 @@ def windows_of(headers: httpx2.Headers) -> tuple[WindowState, ...]:
     if not any("ratelimit" in name for name in fields):
         return ()
     return window_states(fields, now=time.time())
+
+
+def _untrusted(exc: BaseException) -> bool:
+    """Whether a connect error came of a certificate that did not verify (the SSL error sits
+    a few causes down: httpx2's, httpcore2's, trio's BrokenResourceError's)."""
+    cause: BaseException | None = exc
+    for _ in range(6):
+        if cause is None:
+            return False
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 def _failure(kind: FailureClass, message: str) -> UpstreamFailure:
