@@ -232,3 +232,28 @@ async def _append(outcomes: list[object], actor: ProviderActor) -> None:
 async def upstream_saw(upstream: object, requests: int) -> None:
     while len(upstream.requests) < requests:  # type: ignore[attr-defined]
         await trio.sleep(0.005)
+
+
+async def test_max_connections_bounds_the_connections_and_the_rest_wait(
+    nursery: trio.Nursery,
+) -> None:
+    release = trio.Event()
+
+    async def slow(peer: Peer) -> None:
+        while await peer.read_request() is not None:
+            await release.wait()
+            await peer.send(http_reply(COMPLETION))
+
+    with trio.fail_after(5):
+        upstream = await start_upstream(nursery, slow)
+        async with running(provider(upstream.url, max_connections=2)) as actor:
+            outcomes: list[object] = []
+            async with trio.open_nursery() as calls:
+                for _ in range(4):
+                    calls.start_soon(_append, outcomes, actor)
+                await upstream_saw(upstream, 2)
+                await trio.testing.wait_all_tasks_blocked(0.05)
+                assert (upstream.connections, len(upstream.requests)) == (2, 2)
+                release.set()
+    assert [type(outcome) for outcome in outcomes] == [AttemptSucceeded] * 4
+    assert upstream.connections == 2
