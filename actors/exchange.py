@@ -13,22 +13,20 @@ Every way the exchange can go wrong is mapped here, once, to an `UpstreamFailure
 The call's own deadline is the requester's business: it cancels the attempt's scope, which
 cancels this task where it stands, and the response is closed on the way out.
 
-Bytes from the upstream are bounded: a whole body at `MAX_REPLY_BYTES`, and a stream may send
-at most `MAX_QUIET_BYTES` without an event passing the gate (an endless line, or endless
-events that never commit): either is a malformed reply, not a reason to grow without limit.
+Bytes from the upstream are bounded: a whole body at `MAX_REPLY_BYTES` (a stream's bounds are
+`actors.upstream_stream`'s): a bigger one is malformed, not a reason to grow without limit.
 
-A stream is held back until its first event with content (text, reasoning, tool call or a
-finish reason): until then the attempt can still fail and the walk may try another candidate
-without the client seeing anything. At that point `AttemptCommitted` goes to the requester
-with the bytes so far, and this task keeps reading the upstream, sending each piece the gate
-lets through as `StreamData` and last `StreamEnded` or `StreamBroke`. The reply channel is
+A stream is held back until its first event with content (`StreamReader.until_committed`):
+until then the attempt can still fail and the walk may try another candidate without the
+client seeing anything. At that point `AttemptCommitted` goes to the requester with the bytes
+so far, and this task keeps reading the upstream (`StreamReader.relay`). The reply channel is
 bounded, so a slow client slows the reads and the upstream's TCP window does the rest.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from contextlib import aclosing
 
 import attrs
@@ -39,33 +37,22 @@ from actors.messages import (
     Attempt,
     AttemptCommitted,
     AttemptFailed,
-    AttemptReply,
     AttemptSucceeded,
-    StreamBroke,
-    StreamData,
-    StreamEnded,
-    StreamUsage,
 )
-from actors.upstream_client import endpoint, transport_failure, windows_of
+from actors.upstream_client import endpoint, scrubbed, transport_failure, windows_of
+from actors.upstream_stream import Gate, Reply, StreamReader
 from config.model import Timeouts
 from protocols import jsoncodec
 from protocols.chat import check_completion
 from protocols.chat_stream import ChatStreamGate
 from protocols.failures import FailureClass, UpstreamFailure, UpstreamFault, classify_response
 from protocols.ratelimit_headers import WindowState
-from protocols.redact import scrub
 from protocols.responses.native import NativeStreamGate, check_native_response
 from protocols.stream_usage import UsageTap
-from protocols.usage import Usage
 
 MIB = 1024 * 1024
 MAX_REPLY_BYTES = 32 * MIB  # a whole reply (or error body): far beyond any completion's
-MAX_QUIET_BYTES = 8 * MIB  # stream bytes in a row that pass nothing on
-DRAIN_LIMIT = 1.0  # seconds to wait for the end of a body after its [DONE]
 CLOSE_LIMIT = 1.0  # seconds closing a response may take, however the attempt ended
-
-Gate = ChatStreamGate | NativeStreamGate
-Reply = trio.MemorySendChannel[AttemptReply]
 
 
 @attrs.frozen
@@ -203,93 +190,6 @@ class _Run:
     windows: tuple[WindowState, ...] = ()
 
 
-@attrs.define
-class StreamReader:
-    """An upstream event stream read through its gate: up to the commit point, then relayed."""
-
-    chunks: AsyncIterator[bytes]
-    gate: Gate
-    timeouts: Timeouts
-    attempt: Attempt
-    ended: bool = False  # the body ended (cleanly) before or at the commit point
-    _quiet: int = 0  # bytes taken in since the gate last let something through
-    _usage: Usage | None = None  # the usage last told to the requester
-
-    async def until_committed(self) -> bytes:
-        """Read until the first content (returned with what came before it). Raises
-        `UpstreamFault` for a failure before that: the walk may still try another candidate."""
-        gate = self.gate
-        limit = self.timeouts.first_byte
-        while True:
-            raw = await self._read(limit)
-            if raw is None:  # the body ended: a reply without content is still a reply
-                self.ended = True
-                return gate.end()
-            passed = self._feed(raw)
-            if passed:
-                return passed
-            if gate.fault is not None:
-                raise UpstreamFault(gate.fault)
-            limit = DRAIN_LIMIT if gate.done else self.timeouts.idle
-
-    async def relay(self, reply: Reply) -> None:
-        """Send the rest of a committed stream: `StreamData`, then its end."""
-        gate = self.gate
-        broke = gate.fault  # found in the bytes that committed the stream
-        try:
-            while not self.ended and broke is None:
-                raw = await self._read(DRAIN_LIMIT if gate.done else self.timeouts.idle)
-                if raw is None:
-                    self.ended = True
-                    passed = gate.end()
-                else:
-                    passed = self._feed(raw)
-                    broke = gate.fault
-                if passed:
-                    await self._tell_usage(reply)
-                    await reply.send(StreamData(passed))
-        except UpstreamFault as fault:
-            broke = fault.failure
-        await self._tell_usage(reply)
-        if broke is not None:
-            await reply.send(StreamBroke(scrubbed(broke, self.attempt)))
-        else:
-            await reply.send(StreamEnded())
-
-    def _feed(self, raw: bytes) -> bytes:
-        passed = self.gate.feed(raw)
-        if passed:
-            self._quiet = 0
-            return passed
-        self._quiet += len(raw)
-        if self._quiet > MAX_QUIET_BYTES:
-            message = f"upstream sent over {MAX_QUIET_BYTES // MIB} MiB without a whole event"
-            raise _fault(FailureClass.MALFORMED, message)
-        return passed
-
-    async def _tell_usage(self, reply: Reply) -> None:
-        tap = getattr(self.gate, "usage", None)
-        if isinstance(tap, UsageTap) and tap.usage is not None and tap.usage is not self._usage:
-            self._usage = tap.usage
-            await reply.send(StreamUsage(tap.usage))
-
-    async def _read(self, limit: float) -> bytes | None:
-        """The next piece of the body; None at its end (or when a finished stream lingers)."""
-        with trio.move_on_after(limit):
-            try:
-                return await anext(self.chunks)
-            except StopAsyncIteration:
-                return None
-            except httpx2.HTTPError as exc:
-                raise UpstreamFault(transport_failure(exc, after_head=True)) from exc
-        if self.gate.done:
-            return None  # [DONE] came but the body did not end: let it go
-        phase = "after it started" if self.gate.started else "before its first event"
-        raise _fault(
-            FailureClass.TIMEOUT, f"upstream stream stalled {phase} (no data for {limit:g}s)"
-        )
-
-
 async def _close(response: httpx2.Response) -> None:
     """Close `response` however the attempt ended (cancelled included), within a bound."""
     with trio.move_on_after(CLOSE_LIMIT, shield=True):
@@ -305,16 +205,3 @@ def _status_fault(response: httpx2.Response, body: bytes) -> UpstreamFault:
 
 def _fault(kind: FailureClass, message: str) -> UpstreamFault:
     return UpstreamFault(UpstreamFailure(kind, message))
-
-
-def scrubbed(failure: UpstreamFailure, attempt: Attempt) -> UpstreamFailure:
-    if failure.failure is FailureClass.AUTH:
-        message = (
-            f"upstream {attempt.target.provider} rejected key "
-            f"{attempt.credential.alias} (HTTP {failure.status})"
-        )
-    else:
-        message = scrub(failure.message, [attempt.credential.secret])
-    if message == failure.message:
-        return failure
-    return attrs.evolve(failure, message=message)

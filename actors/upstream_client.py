@@ -40,12 +40,15 @@ import ssl
 import time
 from urllib.parse import urlsplit, urlunsplit
 
+import attrs
 import httpcore2
 import httpx2
 
+from actors.messages import Attempt
 from config.model import ProviderConfig, Timeouts
 from protocols.failures import FailureClass, UpstreamFailure, cut
 from protocols.ratelimit_headers import WindowState, window_states
+from protocols.redact import scrub
 
 KEEPALIVE = 4.0  # seconds an idle connection is kept for reuse
 SHARDS = 4  # clients per provider, taken in turn
@@ -140,6 +143,21 @@ def windows_of(headers: httpx2.Headers) -> tuple[WindowState, ...]:
     if not any("ratelimit" in name for name in fields):
         return ()
     return window_states(fields, now=time.time())
+
+
+def scrubbed(failure: UpstreamFailure, attempt: Attempt) -> UpstreamFailure:
+    """`failure` fit to show: the attempt's key out of its message (an auth failure names the
+    key by its alias only)."""
+    if failure.failure is FailureClass.AUTH:
+        message = (
+            f"upstream {attempt.target.provider} rejected key "
+            f"{attempt.credential.alias} (HTTP {failure.status})"
+        )
+    else:
+        message = scrub(failure.message, [attempt.credential.secret])
+    if message == failure.message:
+        return failure
+    return attrs.evolve(failure, message=message)
 
 
 def _untrusted(exc: BaseException) -> bool:

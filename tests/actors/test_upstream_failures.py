@@ -10,7 +10,7 @@ import attrs
 import pytest
 import trio
 
-from actors import exchange
+from actors import exchange, upstream_stream
 from actors.messages import AttemptFailed, AttemptStreaming, StreamBroke
 from config.model import Timeouts
 from protocols.failures import CUT, FailureClass, UpstreamFailure
@@ -200,7 +200,7 @@ async def test_an_oversized_body_is_malformed(
 async def test_a_stream_that_never_forms_an_event_is_bounded(
     nursery: trio.Nursery, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(exchange, "MAX_QUIET_BYTES", 64 * 1024)
+    monkeypatch.setattr(upstream_stream, "MAX_QUIET_BYTES", 64 * 1024)
 
     async def endless_line(peer: Peer) -> None:
         await peer.read_request()
