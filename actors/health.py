@@ -10,32 +10,43 @@ with what happened, so a 429 or a 401 on a probe cools the key as a real call's 
 probe counts against the key's windows. A round is also skipped when a real call said
 something of the provider within the last interval: the traffic already told.
 
-Probes go out on a client of the checker's own per provider (`actors.http_client`), so they
-never hold a connection a real call could use. Each probe's outcome goes into the book
-(`observe_probe`); the walk feeds its calls in too (`observe_call`). The book is what others
-read: `ActorSystem.health`, `actors.routing.effective_chain`.
+Probes go out on an httpx2 client of the checker's own per provider (`open_client`, with at
+most two connections), so they never hold a connection a real call could use. Each probe's
+outcome goes into the book (`observe_probe`); the walk feeds its calls in too
+(`observe_call`). The book is what others read: `ActorSystem.health`,
+`actors.routing.effective_chain`.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from contextlib import aclosing
 from typing import Protocol
 
 import attrs
+import httpx2
 import trio
 from loguru import logger
 
 from actors.health_book import Health, HealthBook
-from actors.http_client import ConnectTimeout, HttpClient, HttpClientError
 from actors.messages import KeyLease
+from actors.upstream_client import (
+    PROBE_CONNECTIONS,
+    endpoint,
+    open_client,
+    transport_failure,
+    windows_of,
+)
 from config.health import probe_model
 from config.model import ANY_MODEL, Config
 from protocols import jsoncodec
 from protocols.chat import check_completion
 from protocols.failures import FailureClass, UpstreamFailure, classify_response
-from protocols.ratelimit_headers import WindowState, window_states
+from protocols.ratelimit_headers import WindowState
 from protocols.redact import scrub
+
+MAX_PROBE_BYTES = 4 * 1024 * 1024  # of a probe's reply: a model list, or a 1-token completion
 
 
 class ProbePool(Protocol):
@@ -94,8 +105,7 @@ class HealthChecker:
     book: HealthBook = attrs.field()
     probes_sent: int = attrs.field(default=0, init=False)
     rounds_skipped: int = attrs.field(default=0, init=False)
-    _clients: dict[str, HttpClient] = attrs.field(factory=dict, init=False)
-    _headers: dict[str, list[tuple[bytes, bytes]]] = attrs.field(factory=dict, init=False)
+    _clients: dict[str, httpx2.AsyncClient] = attrs.field(factory=dict, init=False)
 
     @book.default
     def _book(self) -> HealthBook:
@@ -104,11 +114,6 @@ class HealthChecker:
     def __attrs_post_init__(self) -> None:
         if self.book.on_change is None:
             self.book.on_change = _log_change
-        for name, provider in self.config.providers.items():
-            self._headers[name] = [
-                (header.lower().encode(), value.encode())
-                for header, value in provider.headers.items()
-            ]
 
     def plans(self) -> list[ProbePlan]:
         """Every provider that is probed, and how."""
@@ -171,46 +176,62 @@ class HealthChecker:
         """Send the probe and read its reply within the plan's timeout: what went wrong, if
         anything, and what the reply's headers said of the key's rate limits."""
         secret = lease.credential.secret
-        headers = list(self._headers[plan.provider])
-        if secret is not None:
-            headers.append((b"authorization", b"Bearer " + secret.encode()))
+        headers = {} if secret is None else {"authorization": "Bearer " + secret}
+        base_url = self.config.providers[plan.provider].base_url
+        client = self._client(plan)
+        if plan.probe == "completion":
+            url = endpoint(base_url, "chat/completions")
+            body = _completion_body(plan.model or "")
+            request = client.build_request("POST", url, content=body, headers=headers)
+        else:
+            request = client.build_request("GET", endpoint(base_url, "models"), headers=headers)
         windows: tuple[WindowState, ...] = ()
+        head = False
         with trio.move_on_after(plan.timeout):
             try:
-                client = self._client(plan)
-                if plan.probe == "completion":
-                    headers.append((b"content-type", b"application/json"))
-                    body = _completion_body(plan.model or "")
-                    response = await client.request("POST", "chat/completions", headers, body)
-                else:
-                    response = await client.request("GET", "models", headers)
+                response = await client.send(request, stream=True)
+                head = True
                 try:
-                    windows = window_states(response.headers, now=time.time())
-                    reply = await response.read()
+                    windows = windows_of(response.headers)
+                    reply = await _read_capped(response)
                 finally:
-                    await response.aclose()
-            except ConnectTimeout:
-                return _failure(FailureClass.TIMEOUT, "probe timed out connecting"), windows
-            except HttpClientError as exc:
-                message = f"probe failed ({type(exc).__name__})"
-                return _failure(FailureClass.CONNECT, message), windows
-            if response.status >= 300:
+                    with trio.move_on_after(1.0, shield=True):
+                        await response.aclose()
+            except httpx2.HTTPError as exc:
+                return transport_failure(exc, after_head=head), windows
+            if response.status_code >= 300:
                 failure = classify_response(
-                    response.status, reply, response.headers, now=time.time()
+                    response.status_code, reply, response.headers, now=time.time()
                 )
                 return _scrubbed(failure, plan, lease), windows
             check = check_completion if plan.probe == "completion" else _check_models
             return check(reply), windows
         return _failure(FailureClass.TIMEOUT, f"probe not answered in {plan.timeout:g}s"), windows
 
-    def _client(self, plan: ProbePlan) -> HttpClient:
+    def _client(self, plan: ProbePlan) -> httpx2.AsyncClient:
+        """The checker's own client for `plan`'s provider: as the provider actor's, but with
+        room for one probe (and a spare), and connecting within the probe's timeout."""
         client = self._clients.get(plan.provider)
         if client is None:
             provider = self.config.providers[plan.provider]
             connect = min(self.config.timeouts.connect, plan.timeout)
-            client = HttpClient(provider.base_url, connect_timeout=connect, max_idle=1)
+            timeouts = attrs.evolve(self.config.timeouts, connect=connect)
+            client = open_client(provider, timeouts, max_connections=PROBE_CONNECTIONS)
             self._clients[plan.provider] = client
         return client
+
+
+async def _read_capped(response: httpx2.Response) -> bytes:
+    """The reply's body, but no more than `MAX_PROBE_BYTES` of it (a model list is small)."""
+    pieces: list[bytes] = []
+    size = 0
+    async with aclosing(response.aiter_bytes()) as chunks:
+        async for piece in chunks:
+            size += len(piece)
+            if size > MAX_PROBE_BYTES:
+                break
+            pieces.append(piece)
+    return b"".join(pieces)
 
 
 def _completion_body(model: str) -> bytes:

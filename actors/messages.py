@@ -178,12 +178,22 @@ PoolMessage = Lease | Release
 
 @attrs.frozen
 class Attempt:
-    """One try of one target with one key; the provider runs it in the caller's task."""
+    """One try of one target with one key: the one message a provider actor's inbox takes.
+
+    The walk builds it with the first four fields and hands it to `ProviderActor.attempt`,
+    which fills in the rest before sending it: `reply`, where the actor answers (see
+    `AttemptReply`), and `scope`, the cancel scope the attempt runs in inside the actor (the
+    requester cancels it when it stops caring: an answer came, the client left, the deadline
+    passed)."""
 
     target: Target
     credential: Credential
     request: ChatRequest
     native: dict[str, Any] | None = attrs.field(default=None, repr=False)  # send this instead
+    reply: trio.MemorySendChannel[AttemptReply] | None = attrs.field(
+        default=None, repr=False, eq=False
+    )
+    scope: trio.CancelScope | None = attrs.field(default=None, repr=False, eq=False)
 
 
 @attrs.frozen
@@ -196,6 +206,24 @@ class AttemptSucceeded:
 class AttemptFailed:
     failure: UpstreamFailure
     windows: tuple[WindowState, ...] = ()
+
+
+@attrs.frozen
+class AttemptCommitted:
+    """The actor's word that a stream carries content: `first` holds every event up to and
+    including it. `StreamData` follows on the same reply channel, then `StreamEnded` or
+    `StreamBroke` (with `StreamUsage` before them when the upstream reported its usage)."""
+
+    first: bytes = attrs.field(repr=False)
+    windows: tuple[WindowState, ...] = ()
+
+
+@attrs.frozen
+class StreamUsage:
+    """The token usage a committed stream reported (sent when it changes, before the events
+    that follow it); the requester keeps it as `UpstreamEvents.usage`."""
+
+    usage: Usage
 
 
 @attrs.frozen
@@ -220,4 +248,17 @@ class UpstreamEvents(Protocol):
         """The token usage the stream reported so far (None: none yet, or it never does)."""
 
 
+# What `ProviderActor.attempt` returns to the walk.
 AttemptOutcome = AttemptSucceeded | AttemptFailed | AttemptStreaming
+# What a provider actor sends on an attempt's reply channel: one of the first three, and after
+# `AttemptCommitted` the stream's events.
+AttemptReply = (
+    AttemptSucceeded
+    | AttemptFailed
+    | AttemptCommitted
+    | StreamData
+    | StreamUsage
+    | StreamEnded
+    | StreamBroke
+)
+ProviderMessage = Attempt

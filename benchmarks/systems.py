@@ -152,7 +152,8 @@ class Baton(System):
             "timeouts: {connect: 10, first_byte: 30, idle: 120, total: 600}\n"
             "providers:\n"
             f'  up1: {{kind: openai, base_url: "{up.url("ok")}", keys: [k1, k2], '
-            'models: ["*"]}\n'
+            # every idle stream holds a connection: 10,000 over two workers need room
+            'models: ["*"], max_connections: 20000}\n'
             + "".join(
                 f'  {first}: {{kind: openai, base_url: "{up.url(first)}", keys: [k3], '
                 'models: ["*"]}\n'

@@ -7,6 +7,7 @@ from __future__ import annotations
 from config.model import (
     DAILY_RESET_UTC,
     DEFAULT_HEALTH,
+    MAX_CONNECTIONS,
     Config,
     CooldownPolicy,
     HealthSettings,
@@ -75,6 +76,9 @@ def _provider(provider: ProviderConfig) -> list[str]:
     ]
     if provider.headers:
         lines.append(f"    extra headers: {', '.join(provider.headers)} (values hidden)")
+    connection = _connection(provider)
+    if connection:
+        lines.append(f"    connection: {connection}")
     rate_limits = provider.rate_limits
     if rate_limits.limits.configured:
         lines.append(f"    limits per key: {_limits(rate_limits.limits)}")
@@ -91,6 +95,20 @@ def _provider(provider: ProviderConfig) -> list[str]:
         prices = "; ".join(f"{model} {_price(price)}" for model, price in provider.prices.items())
         lines.append(f"    prices (USD per 1M tokens): {prices}")
     return lines
+
+
+def _connection(provider: ProviderConfig) -> str:
+    """How the upstream is reached, where it differs from the defaults ("" where it does not)."""
+    parts = []
+    if provider.max_connections != MAX_CONNECTIONS:
+        parts.append(f"up to {provider.max_connections} connections")
+    if provider.http2:
+        parts.append("HTTP/2 offered")
+    if provider.proxy is not None:
+        parts.append(f"via proxy {redact_url(provider.proxy)}")
+    if provider.ca_bundle is not None:
+        parts.append(f"trusting the CAs in {provider.ca_bundle}")
+    return ", ".join(parts)
 
 
 def _price(price: Price) -> str:

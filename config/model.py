@@ -15,6 +15,7 @@ import attrs
 ROTATIONS = ("balanced", "sequential")
 PROVIDER_KINDS = ("openai", "openai-responses")  # the latter also gets Responses passed through
 ANY_MODEL = "*"
+MAX_CONNECTIONS = 1000  # connections to one provider, per process (the OpenAI SDK's own default)
 
 
 def redact_url(url: str) -> str:
@@ -28,6 +29,16 @@ def redact_url(url: str) -> str:
         netloc = "***@" + netloc.rpartition("@")[2]
     query = "***" if parts.query else ""
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def url_password(url: str | None) -> str | None:
+    """The password in a URL's userinfo (`http://user:password@host`), for the secret registry."""
+    if not url:
+        return None
+    try:
+        return urlsplit(url).password or None
+    except ValueError:
+        return None
 
 
 @attrs.frozen
@@ -194,6 +205,15 @@ class ProviderConfig:
     daily_reset_utc: time | None = DAILY_RESET_UTC  # None: day windows only roll
     prices: Mapping[str, Price] = attrs.field(factory=dict)  # by model; "*": any other
     stream_usage: bool = True  # ask streams for their usage (stream_options.include_usage)
+    # How baton reaches the upstream (actors.upstream_client): a cap on open connections, HTTP/2
+    # offered by TLS ALPN, an outbound proxy (its password masked in the repr), and a PEM file
+    # of CAs to trust instead of the system's (a private upstream's own CA).
+    max_connections: int = MAX_CONNECTIONS
+    http2: bool = False
+    proxy: str | None = attrs.field(
+        default=None, repr=lambda url: "None" if url is None else repr(redact_url(url))
+    )
+    ca_bundle: str | None = None
 
     @property
     def passes_any_model(self) -> bool:

@@ -9,7 +9,8 @@ A key from a variable is known by the variable's name (`ALPHA_KEY_2`), a literal
 position (`alpha#1`); that alias is all a message ever shows of a key.
 
 Rate limits (`limits`, `model_limits`, `quota_groups`) are read by `config.limits`, `prices`
-by `config.prices`.
+by `config.prices`. How the upstream is reached (`max_connections`, `http2`, `proxy`,
+`ca_bundle`) is read here; a proxy URL may hold a password, so it is never quoted.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from config.limits import read_limits, read_model_limits, read_quota_groups
 from config.model import (
     ANY_MODEL,
     DAILY_RESET_UTC,
+    MAX_CONNECTIONS,
     PROVIDER_KINDS,
     ROTATIONS,
     CooldownPolicy,
@@ -34,6 +36,7 @@ from config.model import (
 )
 from config.prices import read_prices
 from config.reader import Reader, child, kind
+from config.transport import read_ca_bundle, read_proxy
 
 FIELDS = (
     "kind",
@@ -52,6 +55,10 @@ FIELDS = (
     "daily_reset_utc",
     "prices",
     "stream_usage",
+    "max_connections",
+    "http2",
+    "proxy",
+    "ca_bundle",
 )
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
@@ -130,17 +137,20 @@ def read_provider(
     reset_path = child(path, "daily_reset_utc")
     daily_reset = read_daily_reset(reader, fields.get("daily_reset_utc"), reset_path, daily_reset)
     prices = read_prices(reader, fields.get("prices"), child(path, "prices"), models)
-    stream_usage = fields.get("stream_usage", True)
-    if not isinstance(stream_usage, bool):
-        reader.fail(
-            child(path, "stream_usage"), f"expected true or false, got {kind(stream_usage)}"
-        )
+    stream_usage = _flag(reader, fields, "stream_usage", path, default=True)
+    http2 = _flag(reader, fields, "http2", path, default=False)
+    max_connections = reader.integer(
+        fields.get("max_connections", MAX_CONNECTIONS), child(path, "max_connections"), minimum=1
+    )
+    proxy = read_proxy(reader, fields.get("proxy"), child(path, "proxy"))
+    ca_bundle = read_ca_bundle(reader, fields.get("ca_bundle"), child(path, "ca_bundle"))
 
     if len(reader.problems) > before:
         return None
     assert kind_ and base_url and keys and models and priority is not None and rotation
     assert headers is not None and limits is not None and health is not None
     assert groups is not None and model_limits is not None and prices is not None
+    assert max_connections is not None
     return ProviderConfig(
         name=name,
         base_url=base_url,
@@ -156,8 +166,22 @@ def read_provider(
         cooldowns=cooldowns,
         daily_reset_utc=daily_reset,
         prices=prices,
-        stream_usage=stream_usage is not False,
+        stream_usage=stream_usage,
+        max_connections=max_connections,
+        http2=http2,
+        proxy=proxy,
+        ca_bundle=ca_bundle,
     )
+
+
+def _flag(
+    reader: Reader, fields: dict[str, object], name: str, path: str, *, default: bool
+) -> bool:
+    value = fields.get(name, default)
+    if isinstance(value, bool):
+        return value
+    reader.fail(child(path, name), f"expected true or false, got {kind(value)}")
+    return default
 
 
 def read_keys(

@@ -31,7 +31,7 @@ from typing import Any, TextIO
 import attrs
 from loguru import logger
 
-from config.model import Config
+from config.model import Config, url_password
 from protocols.redact import Redactor
 
 _HUMAN = (
@@ -58,7 +58,7 @@ def register_secrets(secrets: Iterable[str | None]) -> None:
 
 def config_secrets(config: Config) -> list[str]:
     """Every secret a config holds: upstream keys, client keys, credential-like header values
-    sent upstream."""
+    sent upstream, outbound proxies' passwords."""
     secrets: list[str] = list(config.server.api_keys)
     for provider in config.providers.values():
         secrets += [key.secret for key in provider.keys if key.secret]
@@ -67,6 +67,9 @@ def config_secrets(config: Config) -> list[str]:
             for name, value in provider.headers.items()
             if any(word in name.lower() for word in ("auth", "key", "token", "secret"))
         ]
+        proxy_password = url_password(provider.proxy)
+        if proxy_password:
+            secrets.append(proxy_password)
     return secrets
 
 

@@ -7,10 +7,10 @@ without the client seeing a byte. It opens (`committed`) with everything held so
 each event through. `[DONE]` is consumed, not passed on: the edge writes its own at the end.
 
 A stream is whole when it sent `[DONE]` or a finish reason. `end()` is called when the upstream
-body ends; a stream that stopped short raises `UpstreamFault` (a cut), and one that never formed
-a single event is malformed. A failure found in the same bytes as content that was let through
-does not swallow that content: `feed` returns it and keeps the failure in `fault`, which the
-caller raises once the content is on its way.
+body ends; a stream that stopped short raises `UpstreamFault` (a cut: code `upstream_cut`),
+and one that never formed a single event is malformed. A failure found in the same bytes as
+content that was let through does not swallow that content: `feed` returns it and keeps the
+failure in `fault`, which the caller raises once the content is on its way.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import attrs
 
 from protocols import sse
 from protocols.chat import inspect_chunk
-from protocols.failures import FailureClass, UpstreamFailure, UpstreamFault
+from protocols.failures import FailureClass, UpstreamFailure, UpstreamFault, cut
 from protocols.stream_gate import StreamGate
 from protocols.stream_usage import UsageTap
 
@@ -60,10 +60,6 @@ class ChatStreamGate(StreamGate):
                 raise UpstreamFault(
                     UpstreamFailure(FailureClass.MALFORMED, "upstream sent no event-stream events")
                 )
-            raise UpstreamFault(
-                UpstreamFailure(
-                    FailureClass.CONNECT, "upstream closed the stream before it finished"
-                )
-            )
+            raise UpstreamFault(cut("upstream closed the stream before it finished"))
         self.committed = True
         return self._release()

@@ -15,6 +15,13 @@ what the supervisor does next:
 | context_length | 400/413 about context or token size      | no        | no       | yes         |
 | caller         | other 4xx (400, 413, 415, 422, ...)      | no        | no       | no: client  |
 
+A 3xx is a failure of the `server` class: redirects are never followed (a key must never go
+to another host), and an upstream that redirects will redirect every call.
+
+A connection or stream cut after the reply began is a `connect` failure with the code
+`upstream_cut` (`CUT`), so a stream that ends that way says so to the client rather than
+looking like a refused connection; before the commit point it fails over like any `connect`.
+
 An upstream 413 that speaks of tokens is a context/size limit of that provider (Groq answers
 413 for prompts over its per-minute token budget), which another candidate may not share.
 """
@@ -76,6 +83,14 @@ class UpstreamFailure:
         return self.failure.value
 
 
+CUT = "upstream_cut"  # the code of a reply or stream cut off mid-way
+
+
+def cut(message: str) -> UpstreamFailure:
+    """A reply or stream that the upstream (or the network) cut off after it began."""
+    return UpstreamFailure(FailureClass.CONNECT, message, code=CUT)
+
+
 class UpstreamFault(Exception):
     """Raised where an attempt fails, carrying the one `UpstreamFailure` it was mapped to."""
 
@@ -96,6 +111,12 @@ def classify_response(
     status: int, body: bytes, headers: Mapping[str, str], *, now: float
 ) -> UpstreamFailure:
     """Classify a non-2xx upstream reply. `headers` must look up names case-insensitively."""
+    if 300 <= status < 400:
+        return UpstreamFailure(
+            FailureClass.SERVER,
+            f"upstream redirected (HTTP {status}); redirects are not followed: check base_url",
+            status=status,
+        )
     error = _error_object(body)
     message = _message(error, status)
     code = _str_field(error, "code")

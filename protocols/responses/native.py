@@ -20,6 +20,7 @@ from protocols.failures import (
     UpstreamFailure,
     UpstreamFault,
     classify_error_object,
+    cut,
 )
 from protocols.stream_gate import StreamGate
 
@@ -33,10 +34,10 @@ class NativeStreamGate(StreamGate):
         if self.fault is not None:
             raise UpstreamFault(self.fault)
         if not self.done:
-            kind = FailureClass.CONNECT if self.started else FailureClass.MALFORMED
-            raise UpstreamFault(
-                UpstreamFailure(kind, "upstream ended its Responses stream before a terminal event")
-            )
+            message = "upstream ended its Responses stream before a terminal event"
+            if self.started:
+                raise UpstreamFault(cut(message))
+            raise UpstreamFault(UpstreamFailure(FailureClass.MALFORMED, message))
         return self._release()
 
     def _take(self, data: str) -> bytes:

@@ -232,7 +232,7 @@ async def test_human_logs_carry_request_ids_and_no_secret(tmp_path: Path) -> Non
     )
     assert call_line["failover"].endswith(" client#1")
     assert call_line["cut"].startswith(
-        "chat cut 200 cut error=connect via gamma/m route=gamma/m=200 "
+        "chat cut 200 cut error=upstream_cut via gamma/m route=gamma/m=200 "
     )
     assert call_line["responses stream"].startswith("responses beta/m 200 ok via beta/m ")
     [cut_line] = [line for line in lines if f"[{run.by_name('cut').request_id}] chat cut" in line]

@@ -1,5 +1,6 @@
-"""Fake upstreams for the HTTP client tests: raw trio servers on 127.0.0.1:0 that send exactly
-the bytes a test gives them, and record what they receive and how many connections they got."""
+"""Raw fake upstreams for the provider actor's tests: trio servers on 127.0.0.1:0 (plain or TLS)
+that send exactly the bytes a test gives them, broken HTTP included, and record what they
+receive and how many connections they got."""
 
 from __future__ import annotations
 
