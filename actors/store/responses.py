@@ -170,6 +170,7 @@ class ResponseStore:
             self._fail_queued()
             raise
         self._tables = tables
+        crashed = False
         try:
             task_status.started()
             while True:
@@ -180,11 +181,15 @@ class ResponseStore:
                     # wait is one database call, which a cancel could not cut short anyway.
                     with trio.CancelScope(shield=True):
                         await self._serve(message)
+        except Exception:
+            crashed = True  # restarted by its supervisor: what is queued waits for the next run
+            raise
         finally:
             with trio.CancelScope(shield=True):
-                with trio.move_on_after(SHUTDOWN_GRACE):
-                    await self._serve_queued()
-                self._fail_queued()
+                if not crashed:
+                    with trio.move_on_after(SHUTDOWN_GRACE):
+                        await self._serve_queued()
+                    self._fail_queued()
                 await self._offload(tables.close)  # checkpoints the WAL: disk work
             self._tables = None
 
