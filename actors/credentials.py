@@ -37,7 +37,7 @@ from actors.keypool import Busy, Cooling, KeyPool, PoolView
 from actors.messages import KeyLease, Lease, LeaseNow, NoKey, PoolMessage, Release
 from actors.ratelimit import RateLimitTracker
 from actors.ratelimit_book import Reservation, Skip, WaitUntil
-from actors.supervision import ActorUnavailable, answer, ask
+from actors.supervision import ActorUnavailable, answer, ask, drop
 from protocols.failures import UpstreamFailure
 from protocols.ratelimit_headers import WindowState
 from protocols.usage import Usage
@@ -148,7 +148,11 @@ class CredentialPool:
                 if message is None:
                     await self._serve_waiting()  # a cooldown or a window has ended
                 while message is not None:  # the whole batch, then one publish
-                    await self._handle(message)
+                    try:
+                        await self._handle(message)
+                    except BaseException:
+                        drop(message)  # its requester must not wait for the restart
+                        raise
                     try:
                         message = self._inbox.receive_nowait()
                     except trio.WouldBlock:

@@ -28,7 +28,7 @@ import trio
 
 from actors.messages import Admit, Observe, Settle, TrackerMessage
 from actors.ratelimit_book import Go, RateLimitBook, Reservation, Skip, WaitUntil
-from actors.supervision import answer, ask, tell
+from actors.supervision import answer, ask, drop, tell
 from protocols.ratelimit_headers import WindowState
 
 INBOX_SIZE = 4096
@@ -110,7 +110,11 @@ class RateLimitTracker:
                 message = await self._inbox.receive()
             now = trio.current_time()
             while message is not None:  # the whole batch, then at most one publish
-                self.handle(message, now)
+                try:
+                    self.handle(message, now)
+                except BaseException:
+                    drop(message)  # an Admit's asker must not wait for the restart
+                    raise
                 try:
                     message = self._inbox.receive_nowait()
                 except trio.WouldBlock:

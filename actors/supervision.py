@@ -50,9 +50,12 @@ class Backoff:
     most: float = 5.0
     quiet: float = 30.0  # a run this long before it crashed starts the backoff afresh
 
-    def after(self, delay: float, ran_for: float) -> float:
-        """The delay before the next restart, given the last one and how long the run lasted."""
-        return self.first if ran_for >= self.quiet else min(delay * self.factor, self.most)
+    def after(self, delay: float | None, ran_for: float) -> float:
+        """The delay before the next restart, given the last one (None: there was none) and
+        how long the run that just crashed lasted."""
+        if delay is None or ran_for >= self.quiet:
+            return self.first
+        return min(delay * self.factor, self.most)
 
 
 class Runnable(Protocol):
@@ -81,7 +84,7 @@ async def supervise(
 ) -> None:
     """Run `run` until it returns or is cancelled, restarting it whenever it raises."""
     status = _Started(task_status)
-    delay = backoff.first
+    delay: float | None = None
     while True:
         began = trio.current_time()
         try:
@@ -124,6 +127,13 @@ def tell(send: trio.MemorySendChannel[M], message: M) -> bool:
     except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
         return False
     return True
+
+
+def drop(message: object) -> None:
+    """Close the reply channel of a request an actor was handling when it crashed."""
+    reply = getattr(message, "reply", None)
+    if isinstance(reply, trio.MemorySendChannel):
+        reply.close()
 
 
 def answer(reply: trio.MemorySendChannel[R], value: R) -> bool:
