@@ -155,8 +155,8 @@ class ResponseStore:
             try:
                 await self._send.send(message(reply_send))
                 answer = await reply_receive.receive()
-            except (trio.BrokenResourceError, trio.ClosedResourceError, trio.EndOfChannel):
-                raise StoreError("the response store is not running") from None
+            except (trio.BrokenResourceError, trio.ClosedResourceError, trio.EndOfChannel) as exc:
+                raise StoreError("the response store is not running") from exc
         if isinstance(answer, StoreError):
             raise answer
         return answer
