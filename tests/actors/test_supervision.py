@@ -19,6 +19,8 @@ from actors.messages import Call, Failed, KeyLease, LeaseNow, NoKey
 from actors.ratelimit import RateLimitTracker
 from actors.ratelimit_book import RateLimitBook
 from actors.routing import Router
+from actors.store import ResponseStore, StoreError
+from actors.store.responses import Get
 from actors.supervision import ActorUnavailable, Backoff, supervise
 from actors.supervisor import INBOX_SIZE, Supervisor
 from config import Credential, Limits, RateLimits, load_text
@@ -218,3 +220,24 @@ async def test_a_full_supervisor_inbox_is_answered_503_not_queued() -> None:
     assert isinstance(refused, Failed) and isinstance(refused.error, GatewayOverloaded)
     assert refused.error.status == 503 and refused.error.code == "gateway_overloaded"
     assert replies[0].statistics().current_buffer_used == 0  # the others wait their turn
+
+
+async def test_a_response_store_that_crashes_keeps_what_it_stored(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store = ResponseStore.open(None)  # in memory: a restart must not open a fresh database
+    stored = {"id": "resp_1", "object": "response", "status": "completed", "output": []}
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(partial(supervise, "response store", store.run))
+            await store.put(stored, [])
+            crashes = crash_once(
+                monkeypatch, ResponseStore, "_serve", lambda message: isinstance(message, Get)
+            )
+            with pytest.raises(StoreError):  # the injected bug: answered, not left hanging
+                await store.get("resp_1")
+            assert crashes == [1]
+            await trio.sleep(0.2)  # restarted after 0.1 s
+            found = await store.get("resp_1")
+            assert found is not None and found.response["id"] == "resp_1"
+            nursery.cancel_scope.cancel()
