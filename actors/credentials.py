@@ -1,15 +1,28 @@
 """The credential pool actor: leases a provider's keys one call at a time.
 
-A thin loop around `KeyPool`. A lease request that finds every usable key at its concurrency
-cap waits in a first-come-first-served queue; a release, or the end of a cooldown, serves the
-queue in order. A lease that can be answered at once (nobody queued) and every release are
-handled synchronously in the caller's task: on trio's one thread a method without an `await`
-runs whole, exactly as the actor would handle the message, without a task switch each way.
-The task is there for what needs waiting: the queue, and waking when a cooldown ends.
+A thin loop around `KeyPool`, reading `Lease`, `LeaseNow` and `Release` messages from a bounded
+inbox; nothing else touches the `KeyPool`. Choosing a key is two questions: the pool's own
+(not cooling, under its concurrency cap: `KeyPool.acquire`) and the rate-limit tracker's (room
+in every window: an `Admit` it answers with a reservation, counted in the same step). A key the
+tracker refuses is put back and the next one tried; when every key was refused for want of
+headroom, the answer is `NoKey(for_room=True)` with when the soonest one will have room, or,
+for a request that may wait (`wait_for_room`), a place in the queue until then.
 
-Replies to queued requests go out with `send_nowait` on the requester's one-slot channel, so
-the actor never blocks on a requester; a requester that gave up has closed its channel, and a
-key leased to it is put straight back.
+The queue is first come, first served: a request that cannot be answered at once (every key
+at its cap, or waiting for room) waits behind every earlier one, and is served in order when a
+key is released or a cooldown or window ends. A requester that gave up (closed its reply
+channel) is dropped from the queue unserved, so a window never counts a request nobody sent;
+a key leased to a requester that left in the meantime goes straight back.
+
+Overload and failure: `lease` waits for room in the inbox under the caller's deadline;
+`release` is never dropped (it waits, shielded, if the inbox is full: a lost release would hold
+a key forever). If the pool's task dies, the requests it holds are answered by closing their
+reply channels: their walks skip this provider as failed (`ActorUnavailable`). So are the ones
+whose `Admit` the tracker drops or does not answer within `TRACKER_PATIENCE`. The `KeyPool`
+lives on the actor object, so a restarted pool keeps every cooldown and key in flight.
+
+Readers that only look (/stats, /metrics) read `view`, the `PoolView` published after each
+batch of messages.
 """
 
 from __future__ import annotations
@@ -20,12 +33,17 @@ from collections import deque
 import attrs
 import trio
 
-from actors.keypool import Busy, Cooling, KeyPool
-from actors.messages import KeyLease, Lease, NoKey, PoolMessage, Release
-from actors.ratelimit_book import Go, RateLimitBook, WaitUntil
+from actors.keypool import Busy, Cooling, KeyPool, PoolView
+from actors.messages import KeyLease, Lease, LeaseNow, NoKey, PoolMessage, Release
+from actors.ratelimit import RateLimitTracker
+from actors.ratelimit_book import Reservation, Skip, WaitUntil
+from actors.supervision import ActorUnavailable, answer, ask, drop
 from protocols.failures import UpstreamFailure
 from protocols.ratelimit_headers import WindowState
 from protocols.usage import Usage
+
+INBOX_SIZE = 1024
+TRACKER_PATIENCE = 1.0  # seconds an Admit may take before the tracker counts as failed
 
 
 @attrs.frozen
@@ -41,16 +59,18 @@ _BUSY = _Wait(None)
 @attrs.define
 class CredentialPool:
     pool: KeyPool
-    book: RateLimitBook | None = None  # the provider's rate windows (the tracker's state)
-    _send: trio.MemorySendChannel[PoolMessage] = attrs.field(init=False)
-    _inbox: trio.MemoryReceiveChannel[PoolMessage] = attrs.field(init=False)
+    tracker: RateLimitTracker | None = None  # the provider's rate windows
+    view: PoolView = attrs.field(init=False)
+    _send: trio.MemorySendChannel[PoolMessage] = attrs.field(init=False, repr=False)
+    _inbox: trio.MemoryReceiveChannel[PoolMessage] = attrs.field(init=False, repr=False)
     _waiting: deque[Lease] = attrs.field(init=False, factory=deque)
     _wake: float = attrs.field(init=False, default=math.inf)
 
     def __attrs_post_init__(self) -> None:
-        self._send, self._inbox = trio.open_memory_channel[PoolMessage](math.inf)
+        self._send, self._inbox = trio.open_memory_channel[PoolMessage](INBOX_SIZE)
+        self.view = self.pool.view()
 
-    # -- the requester's side ---------------------------------------------------------------
+    # -- the requester's side: messages only ----------------------------------------------
 
     async def lease(
         self,
@@ -64,26 +84,23 @@ class CredentialPool:
         """A key for one attempt at `model` of about `tokens` tokens. A key at its concurrency
         cap is waited for; a key without rate headroom is passed over for one with it, and
         when none has any, `NoKey(for_room=True)` says when one will, unless `wait_for_room`
-        (then the request queues, first come first served, until there is room)."""
-        request = Lease(model, exclude, None, tokens, deadline, wait_for_room)
-        if not self._waiting:  # nobody queued: answer at once, as the actor itself would
-            answer = self._try(request, trio.current_time())
-            if not isinstance(answer, _Wait):
-                return answer
-        reply_send, reply_receive = trio.open_memory_channel[KeyLease | NoKey](1)
-        with reply_receive:
-            self._send.send_nowait(attrs.evolve(request, reply=reply_send))
-            return await reply_receive.receive()
+        (then the request queues, first come first served, until there is room). Raises
+        `ActorUnavailable` if the pool dropped the request."""
+        reply = await ask(
+            self._send,
+            lambda reply: Lease(model, exclude, reply, tokens, deadline, wait_for_room),
+        )
+        assert isinstance(reply, KeyLease | NoKey), reply
+        return reply
 
-    def lease_now(self, model: str) -> KeyLease | None:
+    async def lease_now(self, model: str) -> KeyLease | None:
         """A key for a probe, only if one is free this instant (never waits, never queues
         ahead of callers): not cooling, under its cap, with rate headroom."""
-        if self._waiting:
-            return None
-        answer = self._try(Lease(model, frozenset(), None), trio.current_time())
-        return answer if isinstance(answer, KeyLease) else None
+        reply = await ask(self._send, lambda reply: LeaseNow(model, reply))
+        assert reply is None or isinstance(reply, KeyLease), reply
+        return reply
 
-    def release(
+    async def release(
         self,
         lease: KeyLease,
         model: str,
@@ -96,40 +113,77 @@ class CredentialPool:
         """Give a key back: `failure` says what went wrong; `served=False` says nothing is known
         (the attempt was abandoned), so the key's record is left as it was. `windows`: what
         the upstream's headers said of its rate limits; `usage`: the tokens it reported, which
-        replace the estimate the token windows counted."""
-        book, reservation = self.book, lease.reservation
-        if book is not None and reservation is not None:
+        replace the estimate the token windows counted. Safe in a `finally` of a cancelled
+        task: it never raises `Cancelled`."""
+        tracker, reservation = self.tracker, lease.reservation
+        if tracker is not None and reservation is not None:
             if usage is not None and usage.known:
-                book.settle(reservation, usage.total, trio.current_time())
+                tracker.settle(reservation, usage.total)
             retry_after = failure.retry_after if failure is not None else None
             if windows or retry_after is not None:
-                book.observe(
+                tracker.observe(
                     reservation.key,
                     model,
                     windows,
-                    trio.current_time(),
                     sent_at=reservation.at,
                     retry_after=retry_after,
                 )
-        self._on_release(Release(lease.index, model, failure, served))
+        message = Release(lease.index, model, failure, served)
+        try:
+            self._send.send_nowait(message)
+        except trio.WouldBlock:
+            with trio.CancelScope(shield=True):
+                await self._send.send(message)
+        await trio.lowlevel.cancel_shielded_checkpoint()
 
     # -- the actor ------------------------------------------------------------------------
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        task_status.started()
-        while True:
-            with trio.move_on_at(self._wake):
-                message = await self._inbox.receive()
-                if isinstance(message, Lease):
-                    self._on_lease(message)
-                else:
-                    self._on_release(message)
-                continue
-            self._serve_waiting()
+        try:
+            task_status.started()
+            while True:
+                message: PoolMessage | None = None
+                with trio.move_on_at(self._wake):  # only the waiting: never the handling
+                    message = await self._inbox.receive()
+                if message is None:
+                    await self._serve_waiting()  # a cooldown or a window has ended
+                while message is not None:  # the whole batch, then one publish
+                    try:
+                        await self._handle(message)
+                    except BaseException:
+                        drop(message)  # its requester must not wait for the restart
+                        raise
+                    try:
+                        message = self._inbox.receive_nowait()
+                    except trio.WouldBlock:
+                        message = None
+                self.view = self.pool.view()
+        finally:
+            # Stopped or crashed: no request this run holds may wait for an answer.
+            for request in self._waiting:
+                if request.reply is not None:
+                    request.reply.close()
+            self._waiting.clear()
+            self._wake = math.inf
 
-    def _on_lease(self, request: Lease) -> None:
-        self._waiting.append(request)  # first come, first served: no overtaking the queue
-        self._serve_waiting()
+    async def _handle(self, message: PoolMessage) -> None:
+        match message:
+            case Lease():
+                self._waiting.append(message)  # first come, first served: no overtaking
+                await self._serve_waiting()
+            case LeaseNow():
+                with message.reply:
+                    found = None
+                    if not self._waiting:
+                        request = Lease(message.model, frozenset(), None)
+                        tried = await self._try(request, trio.current_time())
+                        found = tried if isinstance(tried, KeyLease) else None
+                    if not answer(message.reply, found) and found is not None:
+                        self.pool.release(found.index)
+            case Release():
+                self._on_release(message)
+                if self._waiting:
+                    await self._serve_waiting()
 
     def _on_release(self, release: Release) -> None:
         self.pool.release(release.index)
@@ -140,29 +194,39 @@ class CredentialPool:
             self.pool.record_failure(
                 release.index, release.model, release.failure, trio.current_time()
             )
-        if self._waiting:
-            self._serve_waiting()
 
-    def _serve_waiting(self) -> None:
+    async def _serve_waiting(self) -> None:
         still_waiting: deque[Lease] = deque()
         now = trio.current_time()
         wake = math.inf
-        for request in self._waiting:
-            if _abandoned(request):  # its caller gave up: a key must not count it as sent
-                continue
-            answer = self._try(request, now)
-            if isinstance(answer, _Wait):
-                still_waiting.append(request)
-                # a busy key's release wakes the queue by message; a cooldown's end does not
-                at = answer.at or self.pool.next_free_at(request.model, now, request.exclude)
-                if at is not None:
-                    wake = min(wake, at)
-            else:
-                self._answer(request, answer)
-        self._waiting = still_waiting
-        self._wake = wake
+        try:
+            while self._waiting:
+                request = self._waiting[0]
+                if _abandoned(request):  # its caller gave up: a key must not count it as sent
+                    self._waiting.popleft()
+                    continue
+                try:
+                    reply = await self._try(request, now)
+                except ActorUnavailable:
+                    reply = None
+                self._waiting.popleft()
+                if reply is None:
+                    if request.reply is not None:
+                        request.reply.close()  # its walk fails this provider over
+                elif isinstance(reply, _Wait):
+                    still_waiting.append(request)
+                    # a busy key's release wakes the queue by message; a cooldown's end not
+                    at = reply.at or self.pool.next_free_at(request.model, now, request.exclude)
+                    if at is not None:
+                        wake = min(wake, at)
+                else:
+                    self._answer(request, reply)
+        finally:  # a crash in `_try` leaves the rest queued, in order, for `run` to close
+            still_waiting.extend(self._waiting)
+            self._waiting = still_waiting
+            self._wake = wake
 
-    def _try(self, request: Lease, now: float) -> KeyLease | NoKey | _Wait:
+    async def _try(self, request: Lease, now: float) -> KeyLease | NoKey | _Wait:
         """Answer `request` now if it can be: a key with room, or why there is none. Keys
         without rate headroom are passed over (and later ones tried)."""
         exclude = request.exclude
@@ -181,14 +245,15 @@ class CredentialPool:
                 ends = [t for t in (outcome.until, *skipped_until) if t is not None]
                 return NoKey(min(ends) if ends else None, for_room=passed_over)
             key = self.pool.keys[outcome]
-            if self.book is None:
+            if self.tracker is None:
                 return KeyLease(outcome, key)
-            decision = self.book.decide(
-                key.alias, request.model, request.tokens, now, deadline=request.deadline
-            )
-            if isinstance(decision, Go):
-                reservation = self.book.record(key.alias, request.model, request.tokens, now)
-                return KeyLease(outcome, key, reservation)
+            try:
+                decision = await self._admit(key.alias, request)
+            except BaseException:
+                self.pool.release(outcome)  # no answer, or a crash: the key is not out
+                raise
+            if isinstance(decision, Reservation):
+                return KeyLease(outcome, key, decision)
             self.pool.release(outcome)
             exclude = exclude | {outcome}
             passed_over = True
@@ -197,13 +262,18 @@ class CredentialPool:
             elif decision.until is not None:
                 skipped_until.append(decision.until)
 
+    async def _admit(self, alias: str, request: Lease) -> Reservation | WaitUntil | Skip:
+        assert self.tracker is not None
+        with trio.move_on_after(TRACKER_PATIENCE):
+            return await self.tracker.admit(
+                alias, request.model, request.tokens, deadline=request.deadline
+            )
+        raise ActorUnavailable("the rate-limit tracker did not answer in time")
+
     def _answer(self, request: Lease, reply: KeyLease | NoKey) -> None:
         assert request.reply is not None, "only queued requests are answered by message"
-        try:
-            request.reply.send_nowait(reply)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            if isinstance(reply, KeyLease):  # the requester gave up: the key goes straight back
-                self.pool.release(reply.index)
+        if not answer(request.reply, reply) and isinstance(reply, KeyLease):
+            self.pool.release(reply.index)  # the requester gave up: the key goes straight back
 
 
 def _abandoned(request: Lease) -> bool:

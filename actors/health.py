@@ -11,10 +11,17 @@ probe counts against the key's windows. A round is also skipped when a real call
 something of the provider within the last interval: the traffic already told.
 
 Probes go out on an httpx2 client of the checker's own per provider (`open_client`, with at
-most two connections), so they never hold a connection a real call could use. Each probe's
-outcome goes into the book (`observe_probe`); the walk feeds its calls in too
-(`observe_call`). The book is what others read: `ActorSystem.health`,
-`actors.routing.effective_chain`.
+most two connections), so they never hold a connection a real call could use.
+
+The checker is an actor: only its inbox loop touches the `HealthBook`. The walk tells it each
+call's outcome (`observe_call`, an `Observed` message) and the probe loops, its own child
+tasks, send theirs the same way. Observations are told with `send_nowait`: when the inbox is
+full one is dropped and counted (`dropped`); health is a trend over many outcomes, so a
+dropped one changes nothing an overloaded gateway would notice. After each batch the loop
+publishes a `HealthView`, which is what others read: `ActorSystem.health`, the walk's chain
+order (`actors.routing.effective_chain`), /stats, and the probe loops' "heard from lately".
+A crash of any of its tasks restarts the checker whole (`actors.supervision`); the book lives
+on the object and survives.
 """
 
 from __future__ import annotations
@@ -29,8 +36,9 @@ import httpx2
 import trio
 from loguru import logger
 
-from actors.health_book import Health, HealthBook
-from actors.messages import KeyLease
+from actors.health_book import Health, HealthBook, HealthView
+from actors.messages import HealthMessage, KeyLease, Observed
+from actors.supervision import ActorUnavailable, tell
 from actors.upstream_client import (
     PROBE_CONNECTIONS,
     endpoint,
@@ -47,14 +55,15 @@ from protocols.ratelimit_headers import WindowState
 from protocols.redact import scrub
 
 MAX_PROBE_BYTES = 4 * 1024 * 1024  # of a probe's reply: a model list, or a 1-token completion
+INBOX_SIZE = 4096
 
 
 class ProbePool(Protocol):
     """What a probe needs of a provider's credential pool (`CredentialPool` has it)."""
 
-    def lease_now(self, model: str) -> KeyLease | None: ...
+    async def lease_now(self, model: str) -> KeyLease | None: ...
 
-    def release(
+    async def release(
         self,
         lease: KeyLease,
         model: str,
@@ -105,6 +114,10 @@ class HealthChecker:
     book: HealthBook = attrs.field()
     probes_sent: int = attrs.field(default=0, init=False)
     rounds_skipped: int = attrs.field(default=0, init=False)
+    dropped: int = attrs.field(default=0, init=False)  # observations lost to a full inbox
+    view: HealthView = attrs.field(init=False)
+    _post: trio.MemorySendChannel[HealthMessage] = attrs.field(init=False, repr=False)
+    _inbox: trio.MemoryReceiveChannel[HealthMessage] = attrs.field(init=False, repr=False)
     _clients: dict[str, httpx2.AsyncClient] = attrs.field(factory=dict, init=False)
 
     @book.default
@@ -114,24 +127,49 @@ class HealthChecker:
     def __attrs_post_init__(self) -> None:
         if self.book.on_change is None:
             self.book.on_change = _log_change
+        self.view = HealthView(self.book.copy())
+        self._post, self._inbox = trio.open_memory_channel[HealthMessage](INBOX_SIZE)
 
     def plans(self) -> list[ProbePlan]:
         """Every provider that is probed, and how."""
         found = (ProbePlan.for_provider(self.config, name) for name in self.config.providers)
         return [plan for plan in found if plan is not None and plan.provider in self.pools]
 
+    def observe_call(
+        self, provider: str, failure: FailureClass | None, latency: float | None
+    ) -> None:
+        """A real call to `provider` ended (see `HealthBook.observe_call`): told, not asked."""
+        self._tell(Observed(provider, failure, latency, trio.current_time()))
+
+    def _tell(self, message: HealthMessage) -> None:
+        if not tell(self._post, message):
+            self.dropped += 1
+
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Probe every provider on its interval until cancelled."""
+        """Probe every provider on its interval, and keep the book, until cancelled."""
         try:
             async with trio.open_nursery() as nursery:
                 for plan in self.plans():
                     nursery.start_soon(self._probe_loop, plan)
                 task_status.started()
-                await trio.sleep_forever()
+                await self._serve_inbox()
         finally:
             with trio.CancelScope(shield=True):
                 for client in self._clients.values():
                     await client.aclose()
+                self._clients.clear()  # a restarted checker opens new ones
+
+    async def _serve_inbox(self) -> None:
+        while True:
+            message: HealthMessage | None = await self._inbox.receive()
+            while message is not None:  # the whole batch, then one publish
+                observe = self.book.observe_probe if message.probe else self.book.observe_call
+                observe(message.provider, message.failure, message.latency, message.at)
+                try:
+                    message = self._inbox.receive_nowait()
+                except trio.WouldBlock:
+                    message = None
+            self.view = HealthView(self.book.copy())
 
     async def _probe_loop(self, plan: ProbePlan) -> None:
         next_at = trio.current_time() + plan.interval
@@ -144,11 +182,14 @@ class HealthChecker:
         """One round for `plan`'s provider: the probe's result, or None when it was skipped
         (recent real traffic, or no key free to probe with)."""
         now = trio.current_time()
-        if self.book.heard_from_since(plan.provider, now - plan.interval):
+        if self.view.heard_from_since(plan.provider, now - plan.interval):
             self.rounds_skipped += 1
             return None
         pool = self.pools[plan.provider]
-        lease = pool.lease_now(plan.lease_model)
+        try:
+            lease = await pool.lease_now(plan.lease_model)
+        except ActorUnavailable:
+            lease = None  # the pool is restarting: this round is skipped
         if lease is None:
             self.rounds_skipped += 1
             return None
@@ -160,12 +201,12 @@ class HealthChecker:
             answered = True
         finally:
             if not answered:  # cancelled: nothing is known of the key
-                pool.release(lease, plan.lease_model, served=False)
-        pool.release(lease, plan.lease_model, failure, windows=windows)
+                await pool.release(lease, plan.lease_model, served=False)
+        await pool.release(lease, plan.lease_model, failure, windows=windows)
         finished = trio.current_time()
         result = ProbeResult(plan.provider, failure, finished - started)
         kind = failure.failure if failure is not None else None
-        self.book.observe_probe(plan.provider, kind, result.latency, finished)
+        self._tell(Observed(plan.provider, kind, result.latency, finished, probe=True))
         if failure is not None:
             logger.debug("health probe of {} failed: {}", plan.provider, failure.message)
         return result

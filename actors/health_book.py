@@ -137,6 +137,15 @@ class HealthBook:
             record = self._records[provider] = _Record(deque(maxlen=self.policy.window))
         return record
 
+    def copy(self) -> HealthBook:
+        """A copy no later observation reaches (what `HealthView` holds)."""
+        book = HealthBook(self.priorities, self.policy)
+        book._records = {
+            name: _Record(deque(r.outcomes, maxlen=self.policy.window), r.latency, r.last_call)
+            for name, r in self._records.items()
+        }
+        return book
+
     # -- what is known ----------------------------------------------------------------------
 
     def state(self, provider: str, now: float) -> Health:
@@ -199,3 +208,26 @@ class HealthBook:
     def _latency_key(self, target: Target) -> tuple[bool, float]:
         latency = self.latency(target.provider)
         return (latency is None, latency or 0.0)
+
+
+@attrs.frozen
+class HealthView:
+    """What the health checker knew when it last published: the book's questions, asked of a
+    copy, for readers that only look (the walk's chain order, /stats, /metrics)."""
+
+    _book: HealthBook = attrs.field(factory=HealthBook, alias="book")
+
+    def state(self, provider: str, now: float) -> Health:
+        return self._book.state(provider, now)
+
+    def latency(self, provider: str) -> float | None:
+        return self._book.latency(provider)
+
+    def heard_from_since(self, provider: str, since: float) -> bool:
+        return self._book.heard_from_since(provider, since)
+
+    def summary(self, now: float) -> dict[str, dict[str, Any]]:
+        return self._book.summary(now)
+
+    def order(self, targets: Iterable[Target], mode: str, now: float) -> tuple[Target, ...]:
+        return self._book.order(targets, mode, now)

@@ -42,7 +42,7 @@ import attrs
 from config.model import CooldownPolicy, Credential, ProviderConfig
 from protocols.failures import FailureClass, UpstreamFailure
 
-__all__ = ["ALL_MODELS", "Busy", "Cooldown", "CooldownPolicy", "Cooling", "KeyPool"]
+__all__ = ["ALL_MODELS", "Busy", "Cooldown", "CooldownPolicy", "Cooling", "KeyPool", "PoolView"]
 
 ALL_MODELS = None
 Scope = tuple[str, str] | None  # ("model", name), ("group", name), or ALL_MODELS
@@ -73,6 +73,27 @@ class Busy:
 @attrs.frozen
 class Cooling:
     until: float | None  # None: no key will free up by itself (all excluded)
+
+
+@attrs.frozen
+class PoolView:
+    """What a `KeyPool` showed when its actor last published: keys, leases out, cooldowns
+    (index, scope in words, until, strikes, cause, when its probe went out)."""
+
+    keys: tuple[Credential, ...] = ()
+    in_flight: tuple[int, ...] = ()
+    cooldowns: tuple[tuple[int, str, float, int, str, float | None], ...] = ()
+    probe_timeout: float = 0.0
+
+    def cooling(self, now: float) -> list[tuple[int, str, float, int, str]]:
+        """The cooldowns in force at `now`, for /stats: (key index, scope as words, seconds
+        left, strikes, cause). A half-open one whose probe is out shows with 0 s left."""
+        found = []
+        for index, words, until, strikes, cause, probe in self.cooldowns:
+            probing = probe is not None and now < probe + self.probe_timeout
+            if until > now or probing:
+                found.append((index, words, max(0.0, until - now), strikes, cause))
+        return found
 
 
 @attrs.define
@@ -196,19 +217,16 @@ class KeyPool:
         self._note_spread(index, scope, now)
 
     def cooling(self, now: float) -> list[tuple[int, str, float, int, str]]:
-        """The cooldowns in force at `now`, for /stats: (key index, scope as words, seconds
-        left, strikes, cause). A half-open one whose probe is out shows with 0 s left."""
-        found = []
-        for (index, scope), cooldown in self._cooldowns.items():
-            probing = (
-                cooldown.probe is not None and now < cooldown.probe + self.policy.probe_timeout
-            )
-            if cooldown.until <= now and not probing:
-                continue
-            cause = cooldown.cause or "rate_limit"
-            words = _scope_words(scope)
-            found.append((index, words, max(0.0, cooldown.until - now), cooldown.strikes, cause))
-        return found
+        """The cooldowns in force at `now`, for /stats (see `PoolView.cooling`)."""
+        return self.view().cooling(now)
+
+    def view(self) -> PoolView:
+        """A frozen picture of the keys in flight and the cooldowns, for readers that only look."""
+        rows = tuple(
+            (index, _scope_words(scope), c.until, c.strikes, c.cause or "rate_limit", c.probe)
+            for (index, scope), c in self._cooldowns.items()
+        )
+        return PoolView(self.keys, tuple(self.in_flight), rows, self.policy.probe_timeout)
 
     # -- persistence ------------------------------------------------------------------------
 

@@ -4,17 +4,18 @@ carries the `trio.CancelScope` it runs in (the requester cancels it when it stop
 
 from __future__ import annotations
 
+import contextvars
 import math
 from typing import Any, Protocol
 
 import attrs
 import trio
 
-from actors.ratelimit_book import Reservation
+from actors.ratelimit_book import Reservation, Skip, WaitUntil
 from config.model import Credential, Target
 from protocols.chat import ChatRequest
 from protocols.errors import BatonError
-from protocols.failures import UpstreamFailure
+from protocols.failures import FailureClass, UpstreamFailure
 from protocols.ratelimit_headers import WindowState
 from protocols.usage import Usage
 
@@ -75,6 +76,8 @@ class Call:
     native: dict[str, Any] | None = attrs.field(default=None, repr=False)
     request_id: str | None = None  # what the walk's log lines carry
     hops: list[Hop] | None = attrs.field(default=None, repr=False)  # the trail, as it grows
+    # the requester's context (its log bindings: request_id): the walk's task runs in a copy
+    context: contextvars.Context | None = attrs.field(default=None, repr=False, eq=False)
 
 
 @attrs.frozen
@@ -103,7 +106,7 @@ class StreamData:
 
 @attrs.frozen
 class StreamEnded:
-    pass
+    usage: Usage | None = None  # the tokens the stream reported, if it did
 
 
 @attrs.frozen
@@ -111,6 +114,7 @@ class StreamBroke:
     """The committed upstream failed mid-stream: the edge ends the stream with an error event."""
 
     failure: UpstreamFailure
+    usage: Usage | None = None  # the tokens the stream reported before it broke
 
 
 @attrs.frozen
@@ -164,6 +168,15 @@ class Lease:
 
 
 @attrs.frozen
+class LeaseNow:
+    """A probe's lease: a key only if one is free this instant (never queued, never ahead
+    of callers); None otherwise."""
+
+    model: str
+    reply: trio.MemorySendChannel[KeyLease | None] = attrs.field(repr=False)
+
+
+@attrs.frozen
 class Release:
     index: int
     model: str
@@ -171,7 +184,60 @@ class Release:
     served: bool = True
 
 
-PoolMessage = Lease | Release
+PoolMessage = Lease | LeaseNow | Release
+
+# ---- credential pool / walk -> rate-limit tracker ----------------------------------------------
+
+
+@attrs.frozen
+class Admit:
+    """May `key` send `model` a request of about `tokens` tokens now? If so the tracker counts
+    it at once and answers the `Reservation`; if not, the book's `WaitUntil` or `Skip`."""
+
+    key: str  # the key's alias
+    model: str
+    tokens: int
+    deadline: float
+    reply: trio.MemorySendChannel[Reservation | WaitUntil | Skip] = attrs.field(repr=False)
+
+
+@attrs.frozen
+class Settle:
+    """The attempt `reservation` counted used `tokens` in all (the upstream's usage)."""
+
+    reservation: Reservation
+    tokens: int
+
+
+@attrs.frozen
+class Observe:
+    """What a reply's headers (and Retry-After) said of `key`'s windows for `model`."""
+
+    key: str
+    model: str
+    windows: tuple[WindowState, ...]
+    sent_at: float | None = None
+    retry_after: float | None = None
+
+
+TrackerMessage = Admit | Settle | Observe
+
+# ---- walk / probes -> health checker ------------------------------------------------------------
+
+
+@attrs.frozen
+class Observed:
+    """A call (or, with `probe`, a probe) to `provider` ended at `at`: `failure` None for a
+    success, with `latency` its seconds."""
+
+    provider: str
+    failure: FailureClass | None
+    latency: float | None
+    at: float
+    probe: bool = False
+
+
+HealthMessage = Observed
 
 # ---- walk <-> provider ------------------------------------------------------------------------
 

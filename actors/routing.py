@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import attrs
 
-from actors.health_book import HealthBook
+from actors.health_book import HealthBook, HealthView
 from config.model import Config, Target
 
 
@@ -58,7 +58,7 @@ class Router:
 
 
 def effective_chain(
-    router: Router, health: HealthBook, model: str, now: float
+    router: Router, health: HealthBook | HealthView, model: str, now: float
 ) -> tuple[Target, ...] | None:
     """The chain a call for `model` walks at `now`, in the order to try it: the configured
     chain (`Router.chain_for`; None for an unknown model), ordered by the model's `order`,

@@ -72,6 +72,7 @@ class StateKeeper:
     save_every: float = SAVE_EVERY
     wall_clock: Callable[[], float] = wall_time.time
     _saved: dict[str, tuple[int, int]] = attrs.field(init=False, factory=dict)
+    _restored: bool = attrs.field(init=False, default=False)  # a restarted keeper restores not
     _resets: dict[str, float] = attrs.field(init=False, factory=dict)  # next, wall clock
     _limiter: trio.CapacityLimiter = attrs.field(
         init=False, repr=False, factory=lambda: trio.CapacityLimiter(1)
@@ -98,11 +99,12 @@ class StateKeeper:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         tables = await self._offload(StateTables.connect, self.path)
-        restored = False  # until then, saving would overwrite what is there with nothing
+        restored = self._restored  # until then, saving would overwrite what is there with nothing
         try:
-            saved = await self._offload(tables.load)
-            self.restore(saved, trio.current_time(), self.wall_clock())
-            restored = True
+            if not restored:  # a restart after a crash keeps the live state, newer than the disk
+                saved = await self._offload(tables.load)
+                self.restore(saved, trio.current_time(), self.wall_clock())
+                restored = self._restored = True
             task_status.started()
             next_save = trio.current_time() + self.save_every
             while True:

@@ -1,4 +1,11 @@
-"""Starts the actor system for one configuration and hands the edge what it needs."""
+"""Starts the actor system for one configuration and hands the edge what it needs.
+
+Every actor is started the same way: `supervise(name, actor.run)` in the system's nursery, so
+each one is restarted on its own when it crashes (one for one, with backoff), keeping the
+bookkeeping on its object. The order matters only at start-up: the state keeper restores the
+pools' cooldowns and the trackers' windows before any of them serves, and the telemetry reads
+back today's sums before any call is counted.
+"""
 
 from __future__ import annotations
 
@@ -12,13 +19,15 @@ import trio
 
 from actors.credentials import CredentialPool
 from actors.health import HealthChecker
-from actors.health_book import HealthBook
+from actors.health_book import HealthView
 from actors.keypool import KeyPool
 from actors.provider import ProviderActor
+from actors.ratelimit import RateLimitTracker
 from actors.ratelimit_book import RateLimitBook
 from actors.routing import Router
 from actors.state_keeper import STATE_FILE, StateKeeper
 from actors.store import ResponseStore
+from actors.supervision import Runnable, supervise
 from actors.supervisor import Supervisor
 from actors.telemetry.actor import TELEMETRY_FILE, Telemetry
 from actors.telemetry.snapshot import LiveState
@@ -36,20 +45,32 @@ class ActorSystem:
     router: Router
     supervisor: Supervisor
     responses: ResponseStore
-    health: HealthBook = attrs.field(factory=HealthBook)  # read-only for all but the walk
+    checker: HealthChecker | None = None
     ready: trio.Event = attrs.field(factory=trio.Event)
-    books: dict[str, RateLimitBook] = attrs.field(factory=dict)  # rate windows, by provider
+    books: dict[str, RateLimitBook] = attrs.field(factory=dict)  # the trackers' own: tests look
+    trackers: dict[str, RateLimitTracker] = attrs.field(factory=dict)  # rate windows, by provider
+    pools: dict[str, CredentialPool] = attrs.field(factory=dict)
     telemetry: Telemetry = attrs.field(factory=lambda: Telemetry(None))
     stats: LiveState | None = None  # /stats and /metrics read it
+
+    @property
+    def health(self) -> HealthView:
+        """What the health checker last published (read-only, as every reader's)."""
+        return self.checker.view if self.checker is not None else HealthView()
 
     @classmethod
     async def start(
         cls, nursery: trio.Nursery, config: Config, data_dir: Path | None = None
     ) -> ActorSystem:
-        """Start every actor under `nursery`; returns once all of them are running. State goes
+        """Start every actor under `nursery`, each supervised (restarted, with backoff, when
+        it crashes: `actors.supervision`); returns once all of them are running. State goes
         to `data_dir`, or stays in memory without one."""
+
+        async def start(name: str, run: Runnable) -> None:
+            await nursery.start(partial(supervise, name, run))
+
         store = ResponseStore.open(data_dir / RESPONSES_FILE if data_dir is not None else None)
-        await nursery.start(store.run)
+        await start("response store", store.run)
         settings = config.telemetry
         telemetry = Telemetry(
             data_dir / TELEMETRY_FILE if data_dir is not None else None,
@@ -58,33 +79,39 @@ class ActorSystem:
             daily_reset=config.daily_reset_utc or time(0, 0),
             prices=partial(_cost, config),
         )
-        await nursery.start(telemetry.run)  # today's sums are read back before any call
+        await start("telemetry", telemetry.run)  # today's sums are read back before any call
         router = Router(config)
         books = {name: RateLimitBook.for_provider(p) for name, p in config.providers.items()}
+        trackers = {
+            name: RateLimitTracker.for_keys(books[name], (key.alias for key in provider.keys))
+            for name, provider in config.providers.items()
+        }
         pools = {
-            name: CredentialPool(KeyPool.for_provider(provider), books[name])
+            name: CredentialPool(KeyPool.for_provider(provider), trackers[name])
             for name, provider in config.providers.items()
         }
         state_file = data_dir / STATE_FILE if data_dir is not None else None
         keys = {name: pool.pool for name, pool in pools.items()}
         keeper = StateKeeper.for_config(state_file, config, keys, books)
-        await nursery.start(keeper.run)  # restores cooldowns and windows before any lease
+        await start("state keeper", keeper.run)  # restores cooldowns and windows before a lease
         providers = {
             name: ProviderActor(provider, config.timeouts)
             for name, provider in config.providers.items()
         }
-        for pool in pools.values():
-            await nursery.start(pool.run)
-        for provider in providers.values():
-            await nursery.start(provider.run)
-        checker = HealthChecker(config, pools)  # its book: what the walk feeds and orders by
-        supervisor = Supervisor(router, pools, providers, checker.book)
-        await nursery.start(supervisor.run)
-        await nursery.start(checker.run)
-        system = cls(config, router, supervisor, store, checker.book)
-        system.books = books
+        for name, tracker in trackers.items():
+            await start(f"rate-limit tracker {name}", tracker.run)
+        for name, pool in pools.items():
+            await start(f"credential pool {name}", pool.run)
+        for name, provider in providers.items():
+            await start(f"provider {name}", provider.run)
+        checker = HealthChecker(config, pools)
+        supervisor = Supervisor(router, pools, providers, checker)
+        await start("supervisor", supervisor.run)
+        await start("health checker", checker.run)
+        system = cls(config, router, supervisor, store, checker)
+        system.books, system.trackers, system.pools = books, trackers, pools
         system.telemetry = telemetry
-        system.stats = LiveState(router, pools, books, checker.book, telemetry, wall_time.time())
+        system.stats = LiveState(router, pools, trackers, checker, telemetry, wall_time.time())
         telemetry.watch(system.stats.live, config.virtual_models)
         system.ready.set()
         return system

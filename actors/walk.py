@@ -20,7 +20,7 @@ import attrs
 import trio
 
 from actors.credentials import CredentialPool
-from actors.health_book import HealthBook
+from actors.health import HealthChecker
 from actors.messages import (
     Attempt,
     AttemptFailed,
@@ -41,6 +41,7 @@ from actors.messages import (
 from actors.provider import ProviderActor
 from actors.ratelimit_book import estimate_tokens
 from actors.routing import Router, effective_chain
+from actors.supervision import ActorUnavailable
 from config.model import Target
 from protocols.chat import ChatRequest
 from protocols.errors import (
@@ -68,7 +69,7 @@ class Walk:
     router: Router
     pools: dict[str, CredentialPool]
     providers: dict[str, ProviderActor]
-    health: HealthBook | None = None  # orders the chain; fed each attempt's outcome
+    health: HealthChecker | None = None  # its view orders the chain; told each outcome
     hops: list[Hop] = attrs.field(factory=list)
     attempts: int = 0
     failures: list[tuple[Target, UpstreamFailure]] = attrs.field(factory=list)
@@ -87,7 +88,7 @@ class Walk:
         if self.health is None:
             chain = self.router.chain_for(model)
         else:
-            chain = effective_chain(self.router, self.health, model, trio.current_time())
+            chain = effective_chain(self.router, self.health.view, model, trio.current_time())
         if chain is None:
             return self._failed(ModelNotFound(f"The model '{model}' does not exist", param="model"))
         if not chain:
@@ -120,13 +121,18 @@ class Walk:
         while True:
             lease = None
             with trio.move_on_at(self.deadline):
-                lease = await pool.lease(
-                    target.model,
-                    tried,
-                    tokens=self._tokens,
-                    deadline=self.deadline,
-                    wait_for_room=wait_for_room,
-                )
+                try:
+                    lease = await pool.lease(
+                        target.model,
+                        tried,
+                        tokens=self._tokens,
+                        deadline=self.deadline,
+                        wait_for_room=wait_for_room,
+                    )
+                except ActorUnavailable:  # the pool (or its tracker) failed: as a failed target
+                    self.hops.append(Hop(target.provider, target.model, "unavailable"))
+                    self.only_rate_limits = False
+                    return False
             if lease is None:
                 return True
             if isinstance(lease, NoKey):
@@ -178,14 +184,14 @@ class Walk:
                 outcome = await provider.attempt(attempt)
         finally:
             if outcome is None:  # cancelled, or out of time: nothing is known of the key
-                pool.release(lease, target.model, served=False)
+                await pool.release(lease, target.model, served=False)
         latency = trio.current_time() - sent
         alias = lease.credential.alias
         if outcome is None:
             self._hop(target, _DEADLINE, alias, latency)
             return _DEADLINE
         if isinstance(outcome, AttemptFailed):
-            pool.release(lease, target.model, outcome.failure, windows=outcome.windows)
+            await pool.release(lease, target.model, outcome.failure, windows=outcome.windows)
             self._observe(target, outcome.failure.failure, None)
             self._hop(target, outcome.failure, alias, latency)
             return outcome.failure
@@ -193,7 +199,7 @@ class Walk:
         self.hops.append(Hop(target.provider, target.model, "200", alias, latency=latency))
         if isinstance(outcome, AttemptSucceeded):
             usage = None if native is not None else usage_of_completion_body(outcome.body)
-            pool.release(lease, target.model, windows=outcome.windows, usage=usage)
+            await pool.release(lease, target.model, windows=outcome.windows, usage=usage)
             self._outcome = Completed(
                 self._provenance(target), outcome.body, native=native is not None, usage=usage
             )
@@ -219,7 +225,7 @@ class Walk:
 
     def _observe(self, target: Target, failure: FailureClass | None, latency: float | None) -> None:
         if self.health is not None:
-            self.health.observe_call(target.provider, failure, latency, trio.current_time())
+            self.health.observe_call(target.provider, failure, latency)
 
     def _failed(self, error: BatonError) -> Failed:
         outcome = self._outcome = Failed(error, self._provenance(None))
@@ -291,10 +297,10 @@ class Relay:
             failure = event.failure if isinstance(event, StreamBroke) else None
             if failure is _DEADLINE:
                 failure = None
-            self._pool.release(
-                self._lease, self._model, failure, windows=self._windows, usage=self.usage
+            lease, self._lease = self._lease, None
+            await self._pool.release(
+                lease, self._model, failure, windows=self._windows, usage=self.usage
             )
-            self._lease = None
         return event
 
     @property
@@ -303,6 +309,6 @@ class Relay:
 
     async def aclose(self) -> None:
         if self._lease is not None:  # the client left mid-stream: nothing is known of the key
-            self._pool.release(self._lease, self._model, served=False)
-            self._lease = None
+            lease, self._lease = self._lease, None
+            await self._pool.release(lease, self._model, served=False)
         await self._upstream.aclose()

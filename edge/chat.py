@@ -38,9 +38,7 @@ def chat_blueprint(edge: EdgeContext) -> Blueprint:
         )
         try:
             deadline = trio.current_time() + config.timeouts.total
-            outcome = await system.supervisor.call(
-                chat, deadline, hops=meter.hops, request_id=request.request_id
-            )
+            outcome = await system.supervisor.call(chat, deadline, hops=meter.hops)
         except BaseException:  # the client left, or the gateway is stopping
             meter.finish(499, CANCELLED, None)
             raise

@@ -65,16 +65,14 @@ def create_route(
         if not chat.stream:
             try:
                 deadline = trio.current_time() + config.timeouts.total
-                outcome = await system.supervisor.call(
-                    chat, deadline, prepared.native, meter.hops, request_id=request.request_id
-                )
+                outcome = await system.supervisor.call(chat, deadline, prepared.native, meter.hops)
             except BaseException:
                 meter.finish(499, CANCELLED, None)
                 raise
             assert not isinstance(outcome, Streaming), outcome
             _walked(outcome.provenance, trail)
             return _complete(outcome, payload, ids, created_at, save, meter)
-        call, receive = await submit(system, prepared, meter)
+        call, receive = submit(system, prepared, meter)
         stream = ResponseStream(payload, ids, created_at)
         first: object | None = None
         try:
@@ -204,7 +202,7 @@ async def prepare(
     return Prepared(chat, payload, items, save, native)
 
 
-async def submit(
+def submit(
     system: ActorSystem, prepared: Prepared, meter: CallMeter
 ) -> tuple[Call, trio.MemoryReceiveChannel[object]]:
     send, receive = trio.open_memory_channel[object](16)
@@ -217,7 +215,7 @@ async def submit(
         request_id=meter.request_id,
         hops=meter.hops,
     )
-    await system.supervisor.submit(call)
+    system.supervisor.submit(call)
     return call, receive
 
 

@@ -126,7 +126,7 @@ async def _serve_one(
     meter = CallMeter(
         system.telemetry, request_id, "responses-ws", client, prepared.chat.model, True
     )
-    call, receive = await submit(system, prepared, meter)
+    call, receive = submit(system, prepared, meter)
     relay = ResponsesStream(
         call,
         receive,

@@ -123,3 +123,19 @@ class DeadlineExceeded(GatewayError):
     status = 504
     type = "timeout_error"
     code = "deadline_exceeded"
+
+
+class GatewayOverloaded(GatewayError):
+    """baton's own queue for new calls is full: the client may retry shortly."""
+
+    status = 503
+    type = "server_error"
+    code = "gateway_overloaded"
+
+
+class InternalError(GatewayError):
+    """A bug in baton failed this call (and only this call): the traceback is in the log."""
+
+    status = 500
+    type = "server_error"
+    code = "internal_error"

@@ -36,6 +36,7 @@ from actors.store.tables import (
     StoredResponse,
     StoreError,
 )
+from actors.supervision import drop
 
 DAY = 24 * 3600.0
 MIB = 1024 * 1024
@@ -155,8 +156,8 @@ class ResponseStore:
             try:
                 await self._send.send(message(reply_send))
                 answer = await reply_receive.receive()
-            except (trio.BrokenResourceError, trio.ClosedResourceError, trio.EndOfChannel):
-                raise StoreError("the response store is not running") from None
+            except (trio.BrokenResourceError, trio.ClosedResourceError, trio.EndOfChannel) as exc:
+                raise StoreError("the response store is not running") from exc
         if isinstance(answer, StoreError):
             raise answer
         return answer
@@ -164,12 +165,15 @@ class ResponseStore:
     # -- the actor ------------------------------------------------------------------------
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        try:  # not abandoned on cancel: if this returns, the connection is ours to close
-            tables = await self._offload(ResponseTables.connect, self.path)
-        except BaseException:
-            self._fail_queued()
-            raise
-        self._tables = tables
+        tables = self._tables  # a restart after a crash keeps the tables (and an in-memory
+        if tables is None:  # store its responses)
+            try:  # not abandoned on cancel: if this returns, the connection is ours to close
+                tables = await self._offload(ResponseTables.connect, self.path)
+            except BaseException:
+                self._fail_queued()
+                raise
+            self._tables = tables
+        crashed = False
         try:
             task_status.started()
             while True:
@@ -179,14 +183,22 @@ class ResponseStore:
                     # A message taken is a message served: a cancel here would lose it. The
                     # wait is one database call, which a cancel could not cut short anyway.
                     with trio.CancelScope(shield=True):
-                        await self._serve(message)
+                        try:
+                            await self._serve(message)
+                        except BaseException:
+                            drop(message)  # its requester must not wait for the restart
+                            raise
+        except Exception:
+            crashed = True  # restarted by its supervisor: what is queued waits for the next run
+            raise
         finally:
-            with trio.CancelScope(shield=True):
-                with trio.move_on_after(SHUTDOWN_GRACE):
-                    await self._serve_queued()
-                self._fail_queued()
-                await self._offload(tables.close)  # checkpoints the WAL: disk work
-            self._tables = None
+            if not crashed:
+                with trio.CancelScope(shield=True):
+                    with trio.move_on_after(SHUTDOWN_GRACE):
+                        await self._serve_queued()
+                    self._fail_queued()
+                    await self._offload(tables.close)  # checkpoints the WAL: disk work
+                self._tables = None
 
     async def _next_message(self, deadline: float) -> StoreMessage | None:
         """The next message, or None when it is time to prune. A cancelled receive takes

@@ -72,6 +72,7 @@ class Telemetry:
     records_dropped: int = attrs.field(init=False, default=0)
     records_written: int = attrs.field(init=False, default=0)
     _buffered: int = attrs.field(init=False, default=0)  # records accepted into the buffer
+    _restored: bool = attrs.field(init=False, default=False)  # today's sums read back once
     _settled: int = attrs.field(init=False, default=0)  # of those, written or failed to write
     _send: trio.MemorySendChannel[CallRecord] = attrs.field(init=False, repr=False)
     _receive: trio.MemoryReceiveChannel[CallRecord] = attrs.field(init=False, repr=False)
@@ -124,8 +125,10 @@ class Telemetry:
         tables = self._tables = await self._offload(TelemetryTables.connect, self.path)
         gathering: list[CallRecord] = []  # records taken from the buffer, not yet written
         try:
-            today = await self._offload(tables.today, self.book.day_start)
-            self.book.restore_today(today)
+            if not self._restored:  # a restart after a crash: the sums are already here
+                today = await self._offload(tables.today, self.book.day_start)
+                self.book.restore_today(today)
+                self._restored = True
             await self._prune(tables)
             task_status.started()
             next_prune = trio.current_time() + self.prune_every

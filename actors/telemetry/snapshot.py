@@ -1,6 +1,10 @@
 """`GET /stats` in one function: the telemetry's sums joined with what the running system
 knows now (health, keys in flight and cooling, rate headroom, the order chains walk in).
-The shape is documented in docs/stats.md; keys appear by alias only."""
+The shape is documented in docs/stats.md; keys appear by alias only.
+
+It only looks: each actor's state is read from the frozen view the actor last published
+(`CredentialPool.view`, `RateLimitTracker.view`, `HealthChecker.view`), never from the
+bookkeeping the actor owns."""
 
 from __future__ import annotations
 
@@ -12,8 +16,9 @@ import attrs
 import trio
 
 from actors.credentials import CredentialPool
-from actors.health_book import Health, HealthBook
-from actors.ratelimit_book import RateLimitBook
+from actors.health import HealthChecker
+from actors.health_book import Health, HealthView
+from actors.ratelimit import RateLimitTracker
 from actors.routing import Router, effective_chain
 from actors.telemetry.actor import Telemetry
 
@@ -26,10 +31,14 @@ class LiveState:
 
     router: Router
     pools: Mapping[str, CredentialPool]
-    books: Mapping[str, RateLimitBook]
-    health: HealthBook
+    trackers: Mapping[str, RateLimitTracker]
+    checker: HealthChecker
     telemetry: Telemetry
     started: float  # unix seconds
+
+    @property
+    def health(self) -> HealthView:
+        return self.checker.view
 
     def snapshot(self, now: float | None = None, wall: float | None = None) -> dict[str, Any]:
         """/stats at monotonic `now` and wall-clock `wall` (default: this moment)."""
@@ -55,9 +64,9 @@ class LiveState:
         now = trio.current_time()
         return {
             "calls_in_flight": self.telemetry.calls_in_flight,
-            "in_flight": {name: sum(pool.pool.in_flight) for name, pool in self.pools.items()},
+            "in_flight": {name: sum(pool.view.in_flight) for name, pool in self.pools.items()},
             "cooling": {
-                name: len({row[0] for row in pool.pool.cooling(now)})
+                name: len({row[0] for row in pool.view.cooling(now)})
                 for name, pool in self.pools.items()
             },
             "health": {name: HEALTH_VALUE[self.health.state(name, now)] for name in self.pools},
@@ -65,7 +74,7 @@ class LiveState:
         }
 
     def _provider(self, name: str, now: float) -> dict[str, Any]:
-        pool = self.pools[name].pool
+        pool = self.pools[name].view
         sums = self.telemetry.book.providers.get(name)
         latency = self.health.latency(name)
         view: dict[str, Any] = {
@@ -89,7 +98,7 @@ class LiveState:
         for index, scope, remaining, strikes, cause in pool.cooling(now):
             row = {"scope": scope, "remaining_s": round(remaining, 3), "strikes": strikes}
             cooling.setdefault(index, []).append({**row, "cause": cause})
-        book = self.books.get(name)
+        tracker = self.trackers.get(name)
         keys = {}
         for index, credential in enumerate(pool.keys):
             key_sums = sums.keys.get(credential.alias) if sums is not None else None
@@ -98,7 +107,7 @@ class LiveState:
                 "attempts": key_sums.attempts if key_sums else 0,
                 "successes": key_sums.successes if key_sums else 0,
                 "cooling": cooling.get(index, []),
-                "windows": book.headroom(credential.alias, now) if book is not None else {},
+                "windows": tracker.view.headroom(credential.alias, now) if tracker else {},
                 "today": key_sums.today.as_dict() if key_sums else _empty_today(),
             }
         view["keys"] = keys

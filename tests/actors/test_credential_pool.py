@@ -22,7 +22,7 @@ async def test_a_cooled_key_is_not_leased_until_its_retry_after(
         await nursery.start(pool.run)
         lease = await pool.lease("m")
         assert isinstance(lease, KeyLease) and lease.credential.alias == "a"
-        pool.release(lease, "m", rate(7))
+        await pool.release(lease, "m", rate(7))
         assert await pool.lease("m") == NoKey(trio.current_time() + 7)
         await trio.sleep(7)
         assert isinstance(await pool.lease("m"), KeyLease)
@@ -44,14 +44,14 @@ async def test_busy_keys_queue_requests_first_come_first_served(
             assert isinstance(lease, KeyLease)
             order.append(name)
             await trio.sleep(1)
-            pool.release(lease, "m")
+            await pool.release(lease, "m")
 
         for name in ("first", "second", "third"):
             nursery.start_soon(waiter, name)
             await trio.testing.wait_all_tasks_blocked()
         assert order == []
         start = trio.current_time()
-        pool.release(held, "m")
+        await pool.release(held, "m")
         await trio.sleep(5)
         assert order == ["first", "second", "third"]
         assert trio.current_time() - start == 5
@@ -65,7 +65,7 @@ async def test_a_waiter_is_served_when_a_cooldown_ends(autojump_clock: trio.abc.
         first = await pool.lease("m")
         second = await pool.lease("m")
         assert isinstance(first, KeyLease) and isinstance(second, KeyLease)
-        pool.release(first, "m", rate(3))  # key a cools for 3 s; key b stays busy
+        await pool.release(first, "m", rate(3))  # key a cools for 3 s; key b stays busy
         start = trio.current_time()
         lease = await pool.lease("m")
         assert isinstance(lease, KeyLease) and lease.credential.alias == "a"
@@ -83,7 +83,7 @@ async def test_a_requester_that_gives_up_does_not_leak_its_key(
         assert isinstance(held, KeyLease)
         with trio.move_on_after(1):
             await pool.lease("m")  # gives up while queued
-        pool.release(held, "m")
+        await pool.release(held, "m")
         await trio.testing.wait_all_tasks_blocked()
         with trio.fail_after(1):
             assert isinstance(await pool.lease("m"), KeyLease)

@@ -21,6 +21,7 @@ from actors.health import HealthChecker, ProbePlan
 from actors.health_book import Health
 from actors.keypool import KeyPool
 from actors.messages import KeyLease, NoKey
+from actors.ratelimit import RateLimitTracker
 from actors.ratelimit_book import RateLimitBook
 from actors.routing import Router, effective_chain
 from config import Config, Credential, load_text
@@ -57,7 +58,10 @@ def config_for(
 
 def pools_for(config: Config) -> dict[str, CredentialPool]:
     return {
-        name: CredentialPool(KeyPool.for_provider(p), RateLimitBook.for_provider(p))
+        name: CredentialPool(
+            KeyPool.for_provider(p),
+            RateLimitTracker.for_keys(RateLimitBook.for_provider(p), (k.alias for k in p.keys)),
+        )
         for name, p in config.providers.items()
     }
 
@@ -84,6 +88,8 @@ async def rig(
         config = config_for(sims, health, **providers)
         pools = pools_for(config)
         for pool in pools.values():
+            assert pool.tracker is not None
+            await nursery.start(pool.tracker.run)
             await nursery.start(pool.run)
         checker = HealthChecker(config, pools)
         await nursery.start(checker.run)
@@ -157,10 +163,10 @@ async def test_probes_are_skipped_while_the_only_key_is_cooling(clock: MockClock
     with trio.fail_after(120):
         async with rig(sims) as r:
             pool = r.pools["a"]
-            lease = pool.lease_now("m")
+            lease = await pool.lease_now("m")
             assert isinstance(lease, KeyLease)
             limited = UpstreamFailure(FailureClass.RATE_LIMIT, "slow down", 429, retry_after=25)
-            pool.release(lease, "m", limited)  # a real call was rate limited: cooling until 25
+            await pool.release(lease, "m", limited)  # a real call was limited: cooling until 25
             await sleep_until(21)
             assert sims["a"].probes == 0
             assert r.checker.rounds_skipped == 2
@@ -193,7 +199,7 @@ async def test_a_401_on_a_probe_locks_the_key_out(clock: MockClock) -> None:
             await sleep_until(10.5)
             keys = r.pools["a"].pool
             assert keys.cooling_until(0, "other-model", trio.current_time()) is not None
-            assert r.pools["a"].lease_now("m") is None
+            assert await r.pools["a"].lease_now("m") is None
 
 
 async def test_real_traffic_makes_a_probe_needless(clock: MockClock) -> None:
@@ -201,7 +207,7 @@ async def test_real_traffic_makes_a_probe_needless(clock: MockClock) -> None:
     with trio.fail_after(120):
         async with rig(sims) as r:
             await sleep_until(5)
-            r.checker.book.observe_call("a", None, 0.3, trio.current_time())
+            r.checker.observe_call("a", None, 0.3)  # told, as the walk tells it
             await sleep_until(21)
             assert sims["a"].probes == 1  # 10 skipped (a call 5 s before), 20 sent
             assert r.checker.rounds_skipped == 1
@@ -281,11 +287,12 @@ class FakePool:
         factory=list
     )
 
-    def lease_now(self, model: str) -> KeyLease | None:
+    async def lease_now(self, model: str) -> KeyLease | None:
+        await trio.lowlevel.checkpoint()
         self.leased.append(model)
         return KeyLease(0, Credential("a-key", "secret-a")) if self.free else None
 
-    def release(
+    async def release(
         self,
         lease: KeyLease,
         model: str,
@@ -294,6 +301,7 @@ class FakePool:
         served: bool = True,
         windows: tuple[WindowState, ...] = (),
     ) -> None:
+        await trio.lowlevel.cancel_shielded_checkpoint()
         self.released.append((model, failure.failure if failure else None, served, windows))
 
 

@@ -1,4 +1,4 @@
-"""The credential pool with a rate-limit book: keys without headroom are passed over, a call
+"""The credential pool with a rate-limit tracker: keys without headroom are passed over, a call
 that may wait queues first come first served, and no key ever sends more than its limit."""
 
 from collections import Counter
@@ -9,6 +9,7 @@ import trio.testing
 from actors.credentials import CredentialPool
 from actors.keypool import KeyPool
 from actors.messages import KeyLease, NoKey
+from actors.ratelimit import RateLimitTracker
 from actors.ratelimit_book import RateLimitBook
 from config.model import Credential, Limits, RateLimits
 from protocols.ratelimit_headers import WindowState
@@ -17,8 +18,25 @@ from protocols.usage import Usage
 KEYS = (Credential("a", "secret-a"), Credential("b", "secret-b"))
 
 
+def pool_over(book: RateLimitBook, keys: tuple[Credential, ...] = KEYS) -> CredentialPool:
+    tracker = RateLimitTracker.for_keys(book, (key.alias for key in keys))
+    return CredentialPool(KeyPool(keys), tracker)
+
+
 def limited_pool(rpm: int, keys: tuple[Credential, ...] = KEYS) -> CredentialPool:
-    return CredentialPool(KeyPool(keys), RateLimitBook(RateLimits(Limits(rpm=rpm))))
+    return pool_over(RateLimitBook(RateLimits(Limits(rpm=rpm))), keys)
+
+
+async def start_actors(nursery: trio.Nursery, pool: CredentialPool) -> None:
+    """The pool and its tracker, each an actor of its own."""
+    assert pool.tracker is not None
+    await nursery.start(pool.tracker.run)
+    await nursery.start(pool.run)
+
+
+def book_of(pool: CredentialPool) -> RateLimitBook:
+    assert pool.tracker is not None
+    return pool.tracker.book
 
 
 def most_in_any_minute(times: list[float]) -> int:
@@ -31,13 +49,13 @@ async def test_a_key_without_room_is_passed_over_for_one_with_it(
 ) -> None:
     pool = limited_pool(rpm=2)
     async with trio.open_nursery() as nursery:
-        await nursery.start(pool.run)
+        await start_actors(nursery, pool)
         aliases = []
         for _ in range(4):
             lease = await pool.lease("m")
             assert isinstance(lease, KeyLease)
             aliases.append(lease.credential.alias)
-            pool.release(lease, "m")
+            await pool.release(lease, "m")
         assert Counter(aliases) == {"a": 2, "b": 2}
         refused = await pool.lease("m")
         assert isinstance(refused, NoKey) and refused.for_room
@@ -57,14 +75,14 @@ async def test_offered_load_never_exceeds_rpm_per_key_and_waiters_go_in_order(
     start = trio.current_time()
     with trio.fail_after(600):
         async with trio.open_nursery() as nursery:
-            await nursery.start(pool.run)
+            await start_actors(nursery, pool)
 
             async def call(number: int) -> None:
                 lease = await pool.lease("m", deadline=start + 300, wait_for_room=True)
                 assert isinstance(lease, KeyLease), lease
                 sent[lease.credential.alias].append(trio.current_time())
                 served_at[number] = trio.current_time()
-                pool.release(lease, "m")
+                await pool.release(lease, "m")
 
             async with trio.open_nursery() as calls:
                 for number in range(200):
@@ -83,10 +101,10 @@ async def test_a_call_that_may_not_wait_past_its_deadline_is_told_when_instead(
 ) -> None:
     pool = limited_pool(rpm=1, keys=KEYS[:1])
     async with trio.open_nursery() as nursery:
-        await nursery.start(pool.run)
+        await start_actors(nursery, pool)
         lease = await pool.lease("m")
         assert isinstance(lease, KeyLease)
-        pool.release(lease, "m")
+        await pool.release(lease, "m")
         answer = await pool.lease("m", deadline=trio.current_time() + 5, wait_for_room=True)
         assert isinstance(answer, NoKey) and answer.for_room  # a window holds it back...
         assert answer.until is not None and answer.until - trio.current_time() >= 59  # > 5 s
@@ -96,15 +114,15 @@ async def test_a_call_that_may_not_wait_past_its_deadline_is_told_when_instead(
 async def test_the_upstreams_own_headers_hold_a_key_back(
     autojump_clock: trio.abc.Clock,
 ) -> None:
-    pool = CredentialPool(KeyPool(KEYS[:1]), RateLimitBook())
+    pool = pool_over(RateLimitBook(), KEYS[:1])
     async with trio.open_nursery() as nursery:
-        await nursery.start(pool.run)
+        await start_actors(nursery, pool)
         lease = await pool.lease("m")
         assert isinstance(lease, KeyLease)
         exhausted = WindowState(
             window="requests", kind="requests", period=None, limit=30, remaining=0, reset=12.0
         )
-        pool.release(lease, "m", windows=(exhausted,))
+        await pool.release(lease, "m", windows=(exhausted,))
         refused = await pool.lease("m")
         assert isinstance(refused, NoKey) and refused.for_room
         assert refused.until == trio.current_time() + 12
@@ -115,23 +133,28 @@ async def test_the_upstreams_own_headers_hold_a_key_back(
 
 async def test_a_probe_never_takes_a_key_without_room() -> None:
     pool = limited_pool(rpm=1, keys=KEYS[:1])
-    lease = pool.lease_now("m")
-    assert isinstance(lease, KeyLease)
-    pool.release(lease, "m")
-    assert pool.lease_now("m") is None
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            await start_actors(nursery, pool)
+            lease = await pool.lease_now("m")
+            assert isinstance(lease, KeyLease)
+            await pool.release(lease, "m")
+            assert await pool.lease_now("m") is None
+            nursery.cancel_scope.cancel()
 
 
 async def test_the_reported_usage_replaces_the_estimate_in_the_token_windows(
     autojump_clock: trio.abc.Clock,
 ) -> None:
     book = RateLimitBook(RateLimits(limits=Limits(tpm=1000)))
-    pool = CredentialPool(KeyPool(KEYS[:1]), book)
+    pool = pool_over(book, KEYS[:1])
     async with trio.open_nursery() as nursery:
-        await nursery.start(pool.run)
+        await start_actors(nursery, pool)
         lease = await pool.lease("m", tokens=10)
         assert isinstance(lease, KeyLease)
         assert book.used("a", "m", trio.current_time()).tokens_minute == 10  # the estimate
-        pool.release(lease, "m", usage=Usage(input=300, output=450))
+        await pool.release(lease, "m", usage=Usage(input=300, output=450))
+        await trio.testing.wait_all_tasks_blocked()  # the tracker has taken the settle in
         assert book.used("a", "m", trio.current_time()).tokens_minute == 750
         nursery.cancel_scope.cancel()
 
@@ -141,14 +164,14 @@ async def test_a_caller_that_stopped_waiting_for_room_is_not_counted_when_room_c
 ) -> None:
     pool = limited_pool(rpm=1, keys=KEYS[:1])
     async with trio.open_nursery() as nursery:
-        await nursery.start(pool.run)
+        await start_actors(nursery, pool)
         first = await pool.lease("m")
         assert isinstance(first, KeyLease)
-        pool.release(first, "m")
+        await pool.release(first, "m")
         with trio.move_on_after(5):  # gives up long before the minute is over
             await pool.lease("m", deadline=trio.current_time() + 120, wait_for_room=True)
         await trio.sleep(60)  # room again: nobody is waiting for it any more
-        assert pool.book is not None
-        assert pool.book.used("a", "m", trio.current_time()).requests_minute == 0
+        await trio.testing.wait_all_tasks_blocked()
+        assert book_of(pool).used("a", "m", trio.current_time()).requests_minute == 0
         assert isinstance(await pool.lease("m"), KeyLease)  # the room is there to be had
         nursery.cancel_scope.cancel()

@@ -1,0 +1,157 @@
+"""The rate-limit tracker actor: one provider's `RateLimitBook`, behind an inbox.
+
+A thin loop: `Admit` asks whether a key may send one more request now and, if it may, counts
+it in the same step (a decision and its record can never be split by another request), so
+two callers can never both take the last slot of a window. `Settle` replaces an attempt's
+estimated tokens with what the upstream reported; `Observe` folds in what a reply's headers
+and Retry-After said. The credential pool asks `Admit` for each key it considers; the walk
+and the health checker tell `Settle` and `Observe` when an attempt ends.
+
+Overload: `Admit` is asked with an awaited send (the asker waits for room in the inbox, under
+its own deadline). `Settle` and `Observe` are told with `send_nowait`; when the inbox is full
+they are dropped and counted in `dropped`. That is safe in the cautious direction for settles
+(the estimate stands, and estimates count the whole request) and costs at worst a 429 for an
+observation (the upstream says so again in its next reply).
+
+Readers that only look (/stats) read `view`, a frozen `BookView` the tracker publishes every
+`PUBLISH_EVERY` seconds (headroom walks every tally: not a cost to pay on every request).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import attrs
+import trio
+
+from actors.messages import Admit, Observe, Settle, TrackerMessage
+from actors.ratelimit_book import Go, RateLimitBook, Reservation, Skip, WaitUntil
+from actors.supervision import answer, ask, drop, tell
+from protocols.ratelimit_headers import WindowState
+
+INBOX_SIZE = 4096
+PUBLISH_EVERY = 0.5
+
+
+@attrs.frozen
+class BookView:
+    """What the tracker's book showed at `at` (monotonic): each key's headroom for /stats."""
+
+    at: float = 0.0
+    rows: Mapping[str, Mapping[str, Mapping[str, Any]]] = attrs.field(factory=dict)
+
+    def headroom(self, key: str, now: float) -> dict[str, dict[str, Any]]:
+        """As `RateLimitBook.headroom(key, now)`, from the published picture."""
+        found: dict[str, dict[str, Any]] = {}
+        for label, row in self.rows.get(key, {}).items():
+            row = dict(row)
+            if "resets_in_s" in row:
+                row["resets_in_s"] = round(max(0.0, row["resets_in_s"] - (now - self.at)), 3)
+            found[label] = row
+        return found
+
+
+@attrs.define
+class RateLimitTracker:
+    book: RateLimitBook
+    keys: tuple[str, ...] = ()  # the aliases `view` covers
+    view: BookView = attrs.field(factory=BookView)
+    dropped: int = attrs.field(init=False, default=0)  # notifications lost to a full inbox
+    _send: trio.MemorySendChannel[TrackerMessage] = attrs.field(init=False, repr=False)
+    _inbox: trio.MemoryReceiveChannel[TrackerMessage] = attrs.field(init=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        self._send, self._inbox = trio.open_memory_channel[TrackerMessage](INBOX_SIZE)
+
+    @classmethod
+    def for_keys(cls, book: RateLimitBook, keys: Iterable[str]) -> RateLimitTracker:
+        return cls(book, tuple(keys))
+
+    # -- the requester's side: messages only ----------------------------------------------
+
+    async def admit(
+        self, key: str, model: str, tokens: int, *, deadline: float = math.inf
+    ) -> Reservation | WaitUntil | Skip:
+        """Count one request of `key` to `model` now if every window has room (its
+        `Reservation`), else when there will be (`WaitUntil` before `deadline`, or `Skip`).
+        Raises `ActorUnavailable` if the tracker dropped the request."""
+        answer_ = await ask(self._send, lambda reply: Admit(key, model, tokens, deadline, reply))
+        assert isinstance(answer_, Reservation | WaitUntil | Skip), answer_
+        return answer_
+
+    def settle(self, reservation: Reservation, tokens: int) -> None:
+        self._tell(Settle(reservation, tokens))
+
+    def observe(
+        self,
+        key: str,
+        model: str,
+        windows: tuple[WindowState, ...],
+        *,
+        sent_at: float | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        self._tell(Observe(key, model, windows, sent_at, retry_after))
+
+    def _tell(self, message: TrackerMessage) -> None:
+        if not tell(self._send, message):
+            self.dropped += 1
+
+    # -- the actor ------------------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        self._publish(trio.current_time())
+        task_status.started()
+        while True:
+            message: TrackerMessage | None = None
+            with trio.move_on_at(self.view.at + PUBLISH_EVERY):
+                message = await self._inbox.receive()
+            now = trio.current_time()
+            while message is not None:  # the whole batch, then at most one publish
+                try:
+                    self.handle(message, now)
+                except BaseException:
+                    drop(message)  # an Admit's asker must not wait for the restart
+                    raise
+                try:
+                    message = self._inbox.receive_nowait()
+                except trio.WouldBlock:
+                    message = None
+            if now >= self.view.at + PUBLISH_EVERY:
+                self._publish(now)
+
+    def handle(self, message: TrackerMessage, now: float) -> None:
+        match message:
+            case Admit():
+                with message.reply:
+                    decision = self.book.decide(
+                        message.key, message.model, message.tokens, now, deadline=message.deadline
+                    )
+                    if not isinstance(decision, Go):
+                        answer(message.reply, decision)
+                    elif not _abandoned(message.reply):  # a requester gone is not counted
+                        reservation = self.book.record(
+                            message.key, message.model, message.tokens, now
+                        )
+                        answer(message.reply, reservation)
+            case Settle():
+                self.book.settle(message.reservation, message.tokens, now)
+            case Observe():
+                self.book.observe(
+                    message.key,
+                    message.model,
+                    message.windows,
+                    now,
+                    sent_at=message.sent_at,
+                    retry_after=message.retry_after,
+                )
+
+    def _publish(self, now: float) -> None:
+        rows = {key: self.book.headroom(key, now) for key in self.keys}
+        self.view = BookView(now, {key: row for key, row in rows.items() if row})
+
+
+def _abandoned(reply: trio.MemorySendChannel[Any]) -> bool:
+    return reply.statistics().open_receive_channels == 0
