@@ -8,27 +8,27 @@ import pytest
 import trio
 import yaml
 
-from actors.credentials import CredentialPool
 from actors.health import HealthChecker, ProbePlan, ProbeResult
-from actors.keypool import KeyPool
-from actors.ratelimit_book import RateLimitBook
 from actors.upstream_client import PROBE_CONNECTIONS
 from config import Config, load_text
 from protocols.failures import FailureClass
 from tests.actors.provider_rig import http_reply
 from tests.actors.raw_upstream import Peer, answering, start_upstream
+from tests.actors.test_health_checker import pools_for
 
 
-def checker_for(url: str) -> tuple[HealthChecker, ProbePlan]:
+async def checker_for(nursery: trio.Nursery, url: str) -> tuple[HealthChecker, ProbePlan]:
+    """A checker over a running pool (and its rate tracker) for one provider at `url`."""
     document = {
         "health": {"interval": 10, "timeout": 1},
         "providers": {"a": {"base_url": url, "keys": ["a-key"], "models": ["m"]}},
     }
     config: Config = load_text(yaml.safe_dump(document), env={}).config
-    pools = {
-        name: CredentialPool(KeyPool.for_provider(p), RateLimitBook.for_provider(p))
-        for name, p in config.providers.items()
-    }
+    pools = pools_for(config)
+    for pool in pools.values():
+        assert pool.tracker is not None
+        await nursery.start(pool.tracker.run)
+        await nursery.start(pool.run)
     checker = HealthChecker(config, pools)
     [plan] = checker.plans()
     return checker, plan
@@ -51,7 +51,7 @@ async def test_a_probe_that_is_redirected_fails_and_its_key_stays_home(
         upstream = await start_upstream(
             nursery, answering(http_reply(b"", status=301, extra=location))
         )
-        checker, plan = checker_for(upstream.url + "/v1")
+        checker, plan = await checker_for(nursery, upstream.url + "/v1")
         result = await probe(checker, plan)
     assert result is not None and result.failure is not None
     assert (result.failure.failure, result.failure.status) == (FailureClass.SERVER, 301)
@@ -73,7 +73,7 @@ async def test_transport_failures_are_classified(
 
     with trio.fail_after(5):
         upstream = await start_upstream(nursery, handler)
-        checker, plan = checker_for(upstream.url + "/v1")
+        checker, plan = await checker_for(nursery, upstream.url + "/v1")
         result = await probe(checker, plan)
     assert result is not None and result.failure is not None
     assert result.failure.failure is kind
@@ -82,7 +82,7 @@ async def test_transport_failures_are_classified(
 async def test_probes_have_a_small_client_of_their_own(nursery: trio.Nursery) -> None:
     with trio.fail_after(5):
         upstream = await start_upstream(nursery, answering(http_reply(b'{"data": []}')))
-        checker, plan = checker_for(upstream.url + "/v1")
+        checker, plan = await checker_for(nursery, upstream.url + "/v1")
         for _ in range(3):
             result = await checker.probe_once(plan)
             assert result is not None and result.failure is None
