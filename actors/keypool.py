@@ -260,7 +260,7 @@ class KeyPool:
         self.version += 1
         for row in data["cooldowns"]:
             index, scope = index_of.get(row["key"]), self._restored_scope(row)
-            if index is None or scope == "gone":
+            if index is None or isinstance(scope, str):  # "gone": a group no longer configured
                 continue
             until, strikes = taken + float(row["ends_in"]), int(row["strikes"])
             if until + FORGET_AFTER <= now:
@@ -273,7 +273,9 @@ class KeyPool:
         for row in data["recent"]:
             index, scope = index_of.get(row["key"]), self._restored_scope(row)
             at = taken - float(row["ago"])
-            if index is not None and scope != "gone" and now - at < self.policy.lockout_within:
+            if index is None or isinstance(scope, str):
+                continue
+            if now - at < self.policy.lockout_within:
                 recent = self._recent.setdefault(index, {})
                 recent[scope] = max(at, recent.get(scope, at))
 

@@ -255,7 +255,7 @@ class RateLimitBook:
                     )
             for window, cap in tally.caps.items():
                 if cap.until > now:
-                    row = {"limit": cap.limit, "remaining": cap.remaining}
+                    row: dict[str, Any] = {"limit": cap.limit, "remaining": cap.remaining}
                     row["resets_in_s"] = round(cap.until - now, 3)
                     _tightest(found, _cap_label(window), row)
         return found

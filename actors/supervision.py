@@ -88,7 +88,7 @@ async def supervise(
     while True:
         began = trio.current_time()
         try:
-            await run(task_status=status)  # type: ignore[arg-type]
+            await run(task_status=status)
             return
         except Exception as exc:
             if not status.done:

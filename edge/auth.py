@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import Mapping
+from typing import Protocol
 
 from protocols.errors import Unauthorized
 
 
-def presented_key(headers: Mapping[str, str]) -> str | None:
+class Headers(Protocol):
+    """What a key is read from: a plain dict, or Quart's headers (case-insensitive)."""
+
+    def get(self, key: str) -> str | None: ...
+
+
+def presented_key(headers: Headers) -> str | None:
     authorization = headers.get("authorization")
     if authorization:
         scheme, _, token = authorization.partition(" ")
@@ -18,7 +24,7 @@ def presented_key(headers: Mapping[str, str]) -> str | None:
     return api_key.strip() if api_key and api_key.strip() else None
 
 
-def check_client(headers: Mapping[str, str], allowed: tuple[bytes, ...]) -> str | None:
+def check_client(headers: Headers, allowed: tuple[bytes, ...]) -> str | None:
     """The id of the client key the request carries (`client#N`: its place in `allowed`);
     `Unauthorized` unless it carries one. None on an open gateway (`allowed` empty)."""
     if not allowed:

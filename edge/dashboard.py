@@ -122,7 +122,7 @@ def _key_matches(presented: bytes | None, client_keys: tuple[bytes, ...]) -> boo
     one matched; with no client keys configured the gateway is open and any key will do."""
     if not client_keys:
         return True
-    return bool(presented) and matching_key(presented, client_keys) > 0
+    return presented is not None and presented != b"" and matching_key(presented, client_keys) > 0
 
 
 async def _push(snapshot: Snapshot, interval: float) -> None:

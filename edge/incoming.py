@@ -53,9 +53,12 @@ class Incoming:
     async def read(cls, request: Request | Websocket, client: str | None = None) -> Incoming:
         """The request Quart is serving, its body read whole (none for a WebSocket)."""
         scope = request.scope
-        body = await request.get_data(as_text=False) if isinstance(request, Request) else b""
+        body = b""
+        if isinstance(request, Request):
+            data = await request.get_data(as_text=False)
+            body = data if isinstance(data, bytes) else data.encode()
         return cls(
-            scope.get("method", "GET"),
+            str(scope.get("method", "GET")),
             scope["path"],
             scope["query_string"].decode("latin-1"),
             header_dict(scope["headers"]),

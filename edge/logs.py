@@ -26,10 +26,13 @@ import sys
 import traceback
 from collections.abc import Iterable
 from datetime import UTC
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import attrs
 from loguru import logger
+
+if TYPE_CHECKING:
+    from loguru import Record
 
 from config.model import Config, url_password
 from protocols.redact import Redactor
@@ -78,7 +81,7 @@ def redact(text: str) -> str:
     return redactor.text(text)
 
 
-def _redact(record: dict[str, Any]) -> None:
+def _redact(record: Record) -> None:
     """The patcher: scrub the message, format (and scrub) a traceback, prepare what the human
     format shows. The extra fields are scrubbed where they are written out: each sink scrubs
     its whole line once, which costs far less than every field of a call record apart."""

@@ -127,7 +127,7 @@ class MeteredStream:
 
     async def __anext__(self) -> bytes:
         try:
-            chunk = await self._inner.__anext__()
+            chunk: bytes = await self._inner.__anext__()
         except StopAsyncIteration:
             if self._outcome is None:
                 self._outcome = getattr(self._inner, "outcome", OK)
@@ -137,7 +137,7 @@ class MeteredStream:
         return chunk
 
     def farewell(self) -> bytes:
-        data = self._inner.farewell()
+        data: bytes = self._inner.farewell()
         if data and self._outcome is None:  # it did cut the stream short
             self._outcome, self._error = CUT, "shutting_down"
         return data

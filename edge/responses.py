@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 import trio
@@ -137,9 +137,14 @@ class StoredRoutes:
         if store is None or await store.get(response_id) is None:
             raise _missing(response_id)
         limit = _limit(args.get("limit", "20"))
-        order = args.get("order", "desc")
-        if order not in ("asc", "desc"):
-            raise BadRequest("'order' must be 'asc' or 'desc'", param="order")
+        order: Literal["asc", "desc"] = "desc"
+        match args.get("order", "desc"):
+            case "asc":
+                order = "asc"
+            case "desc":
+                pass
+            case _:
+                raise BadRequest("'order' must be 'asc' or 'desc'", param="order")
         page = await store.input_items(
             response_id, limit=limit, order=order, after=args.get("after")
         )

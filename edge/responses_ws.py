@@ -118,9 +118,9 @@ async def _serve_one(
         prepared.save(response)
 
     if payload.get("generate") is False:  # a prewarm: state for the next turn, no model call
-        events = stream.start() + stream.finish(completed_at=int(time.time()))
+        prewarm = stream.start() + stream.finish(completed_at=int(time.time()))
         remember(stream.response)
-        for event in events:
+        for event in prewarm:
             await _send(event)
         return
     meter = CallMeter(

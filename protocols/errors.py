@@ -60,7 +60,7 @@ class Unauthorized(CallerError):
 
 class NotFound(CallerError):
     status = 404
-    code = "not_found"
+    code: str | None = "not_found"
 
 
 class ModelNotFound(NotFound):

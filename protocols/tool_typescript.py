@@ -99,8 +99,9 @@ def typescript(schema: Any, indent: str) -> str:
     enum = schema.get("enum")
     if isinstance(enum, list) and enum:
         return " | ".join(_compact(value) for value in enum)
-    if isinstance(schema.get("$ref"), str):
-        return schema["$ref"].rsplit("/", 1)[-1]
+    ref = schema.get("$ref")
+    if isinstance(ref, str):
+        return ref.rsplit("/", 1)[-1]
     if kind == "object" or (kind is None and isinstance(schema.get("properties"), dict)):
         return _object(schema, indent)
     if kind == "array":

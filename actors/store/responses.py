@@ -232,7 +232,8 @@ class ResponseStore:
         assert tables is not None
         match message:
             case Put():
-                return tables.put(message.response, message.input_items, now=now)
+                tables.put(message.response, message.input_items, now=now)
+                return None
             case Get():
                 return tables.get(message.response_id)
             case Delete():

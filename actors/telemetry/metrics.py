@@ -147,7 +147,7 @@ class Metrics:
         if ttft is not None:
             child(self.ttft_seconds, provider).observe(ttft)
         for hop in record.hops:
-            if not hop.attempted:
+            if hop.key is None:  # not attempted
                 child(self.skips, hop.provider, hop.mark).inc()
                 continue
             failure = attempt_failure(record, hop)

@@ -134,7 +134,7 @@ class StatsBook:
         if record.failover:
             self.failovers += 1
         for hop in record.hops:
-            if not hop.attempted:
+            if hop.key is None:  # not attempted
                 continue
             provider, key = self.provider(hop.provider), self.provider(hop.provider).key(hop.key)
             provider.attempts += 1
