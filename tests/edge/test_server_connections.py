@@ -1,7 +1,8 @@
 """Connections to the served gateway, byte for byte: kept alive between requests, answered
 then closed on `Connection: close` and HTTP/1.0, pipelined requests answered in order,
-`Expect: 100-continue` honoured, and a kept connection closed once idle for the keep-alive
-timeout, whether or not it served a request first."""
+`Expect: 100-continue` honoured, a kept connection closed once idle for the keep-alive
+timeout (whether or not it served a request first) and released at once when its client
+closes it, and a request framed ambiguously (the stuff of request smuggling) refused."""
 
 from __future__ import annotations
 
@@ -133,3 +134,38 @@ async def test_connections_the_clients_close_are_released_at_once() -> None:
                     await trio.sleep(0.02)
             assert open_descriptors() <= before
             await served.assert_serving()
+
+
+@pytest.mark.parametrize(
+    ("data", "status"),
+    [
+        (b"POST /health HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+        (b"POST /health HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", 400),
+        (b"POST /health HTTP/1.1\r\nContent-Length: +3\r\n\r\nabc", 400),
+        (b"POST /health HTTP/1.1\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n", 400),
+        (b"POST /health HTTP/1.1\r\nTransfer-Encoding: chunked, identity\r\n\r\n", 501),
+        (b"POST /health HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n", 400),
+        (b"GET /health HTTP/1.1\r\nHost test\r\n\r\n", 400),
+        (b"NOT A REQUEST\r\n\r\n", 400),
+    ],
+    ids=[
+        "content-length-and-chunked",
+        "conflicting-content-lengths",
+        "signed-content-length",
+        "space-before-colon",
+        "chunked-not-last",
+        "bad-chunk-size",
+        "header-without-colon",
+        "garbage",
+    ],
+)
+async def test_a_request_framed_ambiguously_is_refused_and_closed(data: bytes, status: int) -> None:
+    """Hypercorn's (h11's) own refusal, before the app: an empty body, not an envelope."""
+    with trio.fail_after(10):
+        async with serving() as served:
+            async with await served.connect() as client:
+                await client.send(data)
+                reply = await client.reply()
+                await client.assert_closed()
+            await served.assert_serving()
+    assert (reply.status, reply.headers["connection"], reply.body) == (status, "close", b"")
