@@ -59,6 +59,9 @@ class Provenance:
         return ",".join(f"{hop.label}={hop.mark}" for hop in self.hops)
 
     def headers(self) -> dict[str, str]:
+        """None for a call never routed (an unknown model): an empty route says nothing."""
+        if not self.hops:
+            return {}
         headers = {"x-baton-attempts": str(self.attempts), "x-baton-route": self.route}
         if self.provider is not None and self.model is not None:
             headers["x-baton-provider"] = self.provider

@@ -28,6 +28,7 @@ from hypercorn.utils import wrap_app
 from actors.system import ActorSystem
 from config.model import Config
 from edge.app import create_app
+from edge.connections import ShieldReplyEnd, use_closing_tcp_server
 from edge.stopping import FAREWELL, Stopping
 
 KEEPALIVE_TIMEOUT = 75.0  # longer than clients' pools keep idle connections
@@ -85,7 +86,10 @@ async def serve(
     async with trio.open_nursery() as actors:
         system = await ActorSystem.start(actors, config, data_dir)
         stopping = Stopping(config.server.shutdown_grace)
-        app = wrap_app(create_app(system, stopping), hyper.wsgi_max_body_size, "asgi")
+        app = wrap_app(
+            ShieldReplyEnd(create_app(system, stopping)), hyper.wsgi_max_body_size, "asgi"
+        )
+        use_closing_tcp_server()
         async with trio.open_nursery() as edge:
 
             async def stop_when_triggered() -> None:

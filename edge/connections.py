@@ -1,0 +1,60 @@
+"""How a connection ends: two repairs to how Hypercorn's trio worker and Quart-Trio end one.
+
+1. The last message of an HTTP reply is sent shielded from cancellation (`ShieldReplyEnd`, an
+   ASGI layer). Hypercorn hands the app its `http.disconnect` from inside the send of a
+   reply's last body message (the reply ending closes the stream, and closing the stream tells
+   the app), and Quart-Trio cancels the request's tasks as soon as it reads that message. The
+   rest of that send is exactly what Hypercorn does once a reply is over, and it ran
+   cancelled: close the connection (after `Connection: close`, HTTP/1.0, or a reply sent
+   before the request body was in, such as a 413), or restart the keep-alive idle timer. The
+   connection was left open with no timer: never closed after such a reply, never timed out
+   when idle, not closed at once when the gateway stops. Shielded, the send finishes that
+   work; it adds no wait of its own (Hypercorn's socket writes are shielded already).
+2. A connection the client has closed ends at once (`ClosingTCPServer`). Hypercorn's trio
+   worker closes a connection's socket only when all of its tasks have ended, and the idle
+   timer is one of them: a client that closed an idle keep-alive connection left it open
+   (CLOSE-WAIT, a descriptor held) until the timer ran out, `KEEPALIVE_TIMEOUT` later. Its
+   asyncio worker stops the timer when the connection closes; this does the same.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import trio
+from hypercorn.trio import run as hypercorn_trio_run
+from hypercorn.trio.tcp_server import TCPServer
+
+
+class ShieldReplyEnd:
+    """ASGI middleware: `http.response.body` without `more_body` is sent shielded."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_end_shielded(message: Any) -> None:
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                with trio.CancelScope(shield=True):
+                    await send(message)
+            else:
+                await send(message)
+
+        await self.app(scope, receive, send_end_shielded)
+
+
+class ClosingTCPServer(TCPServer):
+    """Hypercorn's connection, whose idle timer stops once the client has closed its side."""
+
+    async def _read_data(self) -> None:
+        await super()._read_data()  # returns when the client has closed (or the socket has)
+        await self.idle_task.stop()
+
+
+def use_closing_tcp_server() -> None:
+    """Make Hypercorn's trio worker serve each connection with `ClosingTCPServer`."""
+    hypercorn_trio_run.TCPServer = ClosingTCPServer  # type: ignore[attr-defined]
