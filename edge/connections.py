@@ -15,6 +15,14 @@
    timer is one of them: a client that closed an idle keep-alive connection left it open
    (CLOSE-WAIT, a descriptor held) until the timer ran out, `KEEPALIVE_TIMEOUT` later. Its
    asyncio worker stops the timer when the connection closes; this does the same.
+3. A client that stops reading is let go (`ClosingTCPServer.protocol_send`). Hypercorn writes
+   to the socket shielded from cancellation and without a time limit, so a client that never
+   reads held its stream, the upstream request and its key for good, and held a stop past its
+   grace for as long as it stayed connected. Each write now has `WRITE_TIMEOUT` to finish
+   (the shield still keeps a cancelled request from cutting a write in half), and once the
+   gateway has been stopping for Hypercorn's `graceful_timeout`, a write still blocked is cut.
+   A write that does not finish is the client gone: the connection is closed, which tells the
+   app (`http.disconnect`), and the request's call is cancelled like any other.
 """
 
 from __future__ import annotations
@@ -22,8 +30,11 @@ from __future__ import annotations
 from typing import Any
 
 import trio
+from hypercorn.events import Closed, Event, RawData
 from hypercorn.trio import run as hypercorn_trio_run
 from hypercorn.trio.tcp_server import TCPServer
+
+WRITE_TIMEOUT = 60.0  # a client that takes longer to accept one write is taken to be gone
 
 
 class ShieldReplyEnd:
@@ -48,7 +59,51 @@ class ShieldReplyEnd:
 
 
 class ClosingTCPServer(TCPServer):
-    """Hypercorn's connection, whose idle timer stops once the client has closed its side."""
+    """Hypercorn's connection, which ends once the client has closed its side or stopped
+    reading."""
+
+    _writing: trio.CancelScope | None = None
+    _writes_cut = False
+
+    async def run(self) -> None:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._cut_writes_when_stopped)
+            try:
+                await super().run()
+            finally:
+                nursery.cancel_scope.cancel()
+
+    async def _cut_writes_when_stopped(self) -> None:
+        """Once stopping, at Hypercorn's own deadline (which cancels this task as it cancels
+        the connection's others, shielded writes excepted), cut a write still blocked."""
+        try:
+            await self.context.terminated.wait()
+            await trio.sleep(self.config.graceful_timeout)
+        finally:
+            if self.context.terminated.is_set():
+                self._writes_cut = True
+                if self._writing is not None:
+                    self._writing.cancel()
+
+    async def protocol_send(self, event: Event) -> None:
+        if not isinstance(event, RawData):
+            await super().protocol_send(event)
+            return
+        async with self.send_lock:
+            try:
+                with trio.CancelScope(shield=True) as writing:
+                    writing.deadline = trio.current_time() + WRITE_TIMEOUT
+                    if self._writes_cut:
+                        writing.cancel()
+                    self._writing = writing
+                    try:
+                        await self.stream.send_all(event.data)
+                    finally:
+                        self._writing = None
+                if writing.cancelled_caught:
+                    raise trio.BrokenResourceError("the client stopped reading")
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                await self.protocol.handle(Closed())
 
     async def _read_data(self) -> None:
         await super()._read_data()  # returns when the client has closed (or the socket has)

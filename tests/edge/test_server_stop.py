@@ -194,12 +194,6 @@ async def test_the_stop_is_bounded_whatever_the_upstreams_do() -> None:
     assert ends[2] == b""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Hypercorn writes to a socket under a shield and closes a connection only once "
-    "its request tasks have ended, so a reply blocked on a client that stops reading holds "
-    "the stop (and the process) past grace + FAREWELL until that client leaves",
-)
 async def test_the_stop_is_bounded_when_a_client_stops_reading() -> None:
     big = Complete("x" * 8_000_000, usage=False)  # more than the socket buffers hold
     with trio.fail_after(20):

@@ -10,8 +10,10 @@ import socket
 import struct
 
 import httpx2
+import pytest
 import trio
 
+from edge import connections
 from edge.simulator import Complete, Hang, SimRequest, always, sequence
 from tests.edge.raw_http import RawClient
 from tests.edge.served import AUTH, Served, chat_body, chat_request, serving
@@ -136,3 +138,28 @@ async def test_many_clients_leaving_early_leave_nothing_behind() -> None:
             await served.assert_serving()
     assert alpha.disconnects == 20
     assert (totals["calls"], totals["cancelled"]) == (20, 20), totals
+
+
+async def test_a_client_that_stops_reading_a_stream_is_let_go(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A write that cannot finish within WRITE_TIMEOUT is the client gone: the stream's call
+    is cancelled, its upstream closed and its only key given back, and the gateway serves on."""
+    monkeypatch.setattr(connections, "WRITE_TIMEOUT", 0.5)
+    endless = Complete("x" * 200_000, chunks=400, chunk_delay=0.001)  # more than buffers hold
+    with trio.fail_after(20):
+        async with serving(
+            {"alpha": sequence(endless, then=Complete("again"))},
+            providers={"alpha": {"max_concurrent_per_key": 1}},
+        ) as served:
+            alpha = served.upstreams["alpha"]
+            sock = trio.socket.socket()
+            sock.setsockopt(trio.socket.SOL_SOCKET, trio.socket.SO_RCVBUF, 4096)
+            await sock.connect(("127.0.0.1", served.port))
+            async with RawClient(trio.SocketStream(sock)) as client:
+                await client.send(chat_request(chat_body(stream=True)))
+                await client.until(b"\r\n\r\n")  # then it reads no more, and stays connected
+                await alpha.wait_for_disconnects(1)
+                totals = await until_nothing_in_flight(served)
+                await served.assert_serving()  # the only key, one call at a time, came back
+    assert totals["cancelled"] + totals.get("cut", 0) >= 1
