@@ -19,6 +19,7 @@ import attrs
 from actors.store.sqlite import open_tables
 from actors.telemetry.record import CallRecord
 from actors.telemetry.stats_book import TodayRow
+from protocols import jsoncodec
 from protocols.usage import Usage
 
 _COLUMNS = (
@@ -52,7 +53,14 @@ CREATE TABLE IF NOT EXISTS calls (
 );
 CREATE INDEX IF NOT EXISTS calls_started ON calls (started);
 """
-_INSERT = f"INSERT INTO calls ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+# A batch is one statement over one JSON parameter (a list of rows), so the worker thread that
+# writes it takes the GIL once, not once per row: `executemany` releases and takes it back for
+# every row, each time waiting out the event loop's turn.
+_INSERT = (
+    f"INSERT INTO calls ({', '.join(_COLUMNS)}) SELECT "
+    + ", ".join(f"value ->> {index}" for index in range(len(_COLUMNS)))
+    + " FROM json_each(?)"
+)
 
 
 def _row(record: CallRecord) -> tuple[Any, ...]:
@@ -80,7 +88,7 @@ def _row(record: CallRecord) -> tuple[Any, ...]:
         usage.reasoning,
         usage.cached,
         record.cost,
-        json.dumps(hops, separators=(",", ":")),
+        hops,
     )
 
 
@@ -102,8 +110,9 @@ class TelemetryTables:
         self.db.close()
 
     def write(self, records: Sequence[CallRecord]) -> None:
+        rows = jsoncodec.dumps([_row(record) for record in records])
         with self.db:
-            self.db.executemany(_INSERT, [_row(record) for record in records])
+            self.db.execute(_INSERT, (rows,))
 
     def prune(self, before: float) -> int:
         """Forget the records of calls started before `before` (unix seconds)."""
