@@ -156,8 +156,10 @@ def markdown(
         "",
         context,
         "",
-        f"{summary['total']:,} samples of on-CPU Python stacks (py-spy, idle time excluded; "
-        "time in C code and system calls counts for the Python function that called it).",
+        f"{summary['total']:,} samples of Python stacks holding the GIL (py-spy `--gil`: a "
+        "thread waiting for the GIL or for the disk, such as the telemetry's SQLite writer, "
+        "uses no CPU and is not counted; C code run under the GIL counts for the Python "
+        "function that called it, socket calls that let the GIL go do not).",
         "",
         f"**Own modules ({own}): {100 * share['own']:.1f}%**{per_text}"
         + (f" ({share['own'] * per:.3f} ms)" if per else "")
@@ -221,7 +223,7 @@ def profile(
         raw = work / f"profile-{system_name}-{scenario}.txt"
         spy = [
             spy_path, "record", "--pid", str(run.root), "--format", "raw", "--function",
-            "--nonblocking", "--rate", "200", "--duration", str(int(seconds)),
+            "--nonblocking", "--gil", "--rate", "200", "--duration", str(int(seconds)),
             "--output", str(raw),
         ]  # fmt: skip
         if system.workers > 1:
