@@ -13,6 +13,7 @@ import pytest
 import trio
 
 import edge.server
+from actors.upstream_client import SHARDS
 from edge.simulator import Complete, SimRequest, always
 from tests.edge.raw_http import RawClient, raw_request
 from tests.edge.served import AUTH, chat_body, chat_request, serving
@@ -120,7 +121,8 @@ async def test_connections_the_clients_close_are_released_at_once() -> None:
     give their sockets back at once, not when the keep-alive timeout runs out."""
     with trio.fail_after(10):
         async with serving() as served:
-            await served.assert_serving()  # the upstream's pooled connection is open now
+            for _ in range(2 * SHARDS):  # every upstream client's pooled connection is open now
+                await served.assert_serving()
             before = open_descriptors()
             clients = [await served.connect() for _ in range(10)]
             for client in clients[:8]:
