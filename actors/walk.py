@@ -6,10 +6,11 @@ auth failures try the provider's next key, then the next target; server, timeout
 malformed, not-found and context-length failures go to the next target; a caller fault goes
 straight back to the client. A target whose keys are all cooling is skipped without a call.
 
-The walk runs in the caller's task and returns what it found: a whole answer, an error, or a
-stream committed once the attempt reports content. A committed stream comes back as a `Relay`
-the caller reads; an upstream failure after that is reported in-band (`StreamBroke`), never
-followed by another candidate.
+The walk runs in the task the supervisor gives its call (`Supervisor._serve`) and returns what
+it found: a whole answer, an error, or a stream committed once the attempt reports content.
+A committed stream comes back as a `Relay` the supervisor forwards on the call's reply
+channel; an upstream failure after that is reported in-band (`StreamBroke`), never followed
+by another candidate.
 """
 
 from __future__ import annotations

@@ -7,11 +7,10 @@ credential-shaped text (`Authorization: Bearer ...`, `x-api-key: ...`, `?key=...
 `sk-...` keys; see `protocols.redact`). Tracebacks are formatted here, without variable values
 (they can hold secrets), and scrubbed like the rest.
 
-A record carries `request_id` in its extras while a request is handled (the HTTP server binds
-it with `logger.contextualize` around the handler and the writing of its reply, a streamed
-body included); both formats show it. A walk started with `Supervisor.submit` (the Responses
-SSE and WebSocket streams) runs in a task of the supervisor's, which binds the `Call`'s own
-`request_id` around it.
+A record carries `request_id` in its extras while a request is handled (`edge.request_ids`
+binds it with `logger.contextualize` around the whole ASGI call, a streamed body included);
+both formats show it. Every walk runs in a task of the supervisor's, started in a copy of the
+caller's context (`Call.context`), so the walk's lines carry the caller's id too.
 
 `--log-json` writes one JSON object per line: `time` (ISO 8601, UTC), `level`, `message`,
 `logger`, `request_id` when bound, then every other extra field (`edge.call_log` puts a
