@@ -50,9 +50,8 @@ from config.health import probe_model
 from config.model import ANY_MODEL, Config
 from protocols import jsoncodec
 from protocols.chat import check_completion
-from protocols.failures import FailureClass, UpstreamFailure, classify_response
+from protocols.failures import FailureClass, UpstreamFailure, classify_response, shown
 from protocols.ratelimit_headers import WindowState
-from protocols.redact import scrub
 
 MAX_PROBE_BYTES = 4 * 1024 * 1024  # of a probe's reply: a model list, or a 1-token completion
 INBOX_SIZE = 4096
@@ -299,9 +298,8 @@ def _scrubbed(failure: UpstreamFailure, plan: ProbePlan, lease: KeyLease) -> Ups
             f"upstream {plan.provider} rejected key {lease.credential.alias}"
             f" (HTTP {failure.status})"
         )
-    else:
-        message = scrub(failure.message, [lease.credential.secret])
-    return failure if message == failure.message else attrs.evolve(failure, message=message)
+        failure = attrs.evolve(failure, message=message)
+    return shown(failure, [lease.credential.secret])
 
 
 def _log_change(provider: str, before: Health, after: Health) -> None:

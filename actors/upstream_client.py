@@ -46,9 +46,8 @@ import httpx2
 
 from actors.messages import Attempt
 from config.model import ProviderConfig, Timeouts
-from protocols.failures import FailureClass, UpstreamFailure, cut
+from protocols.failures import FailureClass, UpstreamFailure, cut, shown
 from protocols.ratelimit_headers import WindowState, window_states
-from protocols.redact import scrub
 
 KEEPALIVE = 4.0  # seconds an idle connection is kept for reuse
 SHARDS = 4  # clients per provider, taken in turn
@@ -146,18 +145,16 @@ def windows_of(headers: httpx2.Headers) -> tuple[WindowState, ...]:
 
 
 def scrubbed(failure: UpstreamFailure, attempt: Attempt) -> UpstreamFailure:
-    """`failure` fit to show: the attempt's key out of its message (an auth failure names the
-    key by its alias only)."""
+    """`failure` fit to show (`protocols.failures.shown`): the attempt's key and anything
+    credential-shaped out of every field an upstream filled (an auth failure names the key by
+    its alias only)."""
     if failure.failure is FailureClass.AUTH:
         message = (
             f"upstream {attempt.target.provider} rejected key "
             f"{attempt.credential.alias} (HTTP {failure.status})"
         )
-    else:
-        message = scrub(failure.message, [attempt.credential.secret])
-    if message == failure.message:
-        return failure
-    return attrs.evolve(failure, message=message)
+        failure = attrs.evolve(failure, message=message)
+    return shown(failure, [attempt.credential.secret])
 
 
 def _untrusted(exc: BaseException) -> bool:
