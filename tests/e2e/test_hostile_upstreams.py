@@ -8,6 +8,7 @@ event. Nothing the upstream sends may put the key in front of the client or on d
 
 from __future__ import annotations
 
+import gzip
 import json
 import sqlite3
 from pathlib import Path
@@ -19,6 +20,7 @@ import trio
 from edge.simulator import Complete, Error, Garbage, Reply, always
 from protocols.sse import SSEDecoder
 from tests.e2e.harness import launch
+from tests.e2e.test_responses_native import native_events
 
 CHAIN = {"vm": ["alpha/m", "beta/m"]}
 TIMEOUTS = {"first_byte": 2, "idle": 2}
@@ -157,6 +159,61 @@ async def test_a_deeply_nested_event_mid_stream_ends_with_an_error_event() -> No
     assert gateway.upstreams["beta"].calls == []
 
 
+# --- 3. bounded bodies and decompression ------------------------------------------------
+
+HUGE = b'{"choices": [], "padding": "' + b"x" * (2 * 1024 * 1024) + b'"}'
+BOMB = gzip.compress(b"\0" * (64 << 20), compresslevel=9)  # 64 MiB in about 64 KiB
+GZIPPED = {"content-encoding": "gzip"}  # though baton asked for identity
+
+
+@pytest.mark.parametrize(
+    ("alpha", "stream"),
+    [
+        (Garbage(HUGE, content_type="application/json"), False),
+        (
+            Garbage(BOMB, content_type="application/json", headers={"content-encoding": "gzip"}),
+            False,
+        ),
+        (Garbage(BOMB, headers=GZIPPED), True),
+        (Garbage(BOMB, headers={"content-encoding": "br"}), True),
+    ],
+    ids=["huge", "gzip-bomb", "gzip-bomb-sse", "br"],
+)
+async def test_a_reply_past_the_bounds_is_malformed_and_fails_over(
+    alpha: Reply, stream: bool
+) -> None:
+    with trio.fail_after(10):
+        response, _, _ = await call(
+            alpha, stream=stream, providers={"alpha": {"max_response_bytes": 1024 * 1024}}
+        )
+    served_by_beta(response, stream)
+    assert response.headers["x-baton-route"] == "alpha/m=malformed,beta/m=200"
+
+
+# --- 4. an endless event-stream line -----------------------------------------------------
+
+ENDLESS = b"data: " + b"x" * (2 * 1024 * 1024)  # then neither a newline nor an end
+
+
+async def test_an_endless_line_fails_over_at_the_event_bound_not_the_idle_timeout() -> None:
+    with trio.fail_after(10):
+        started = trio.current_time()
+        response, _, _ = await call(Garbage(ENDLESS, hold=True), stream=True)
+        assert trio.current_time() - started < TIMEOUTS["idle"]
+    served_by_beta(response, True)
+    assert response.headers["x-baton-route"] == "alpha/m=malformed,beta/m=200"
+
+
+async def test_an_endless_line_mid_stream_ends_with_an_error_event() -> None:
+    with trio.fail_after(10):
+        started = trio.current_time()
+        response, _, gateway = await call(Garbage(CONTENT + ENDLESS, hold=True), stream=True)
+        assert trio.current_time() - started < TIMEOUTS["idle"]
+    error = in_band_error(response)
+    assert error["code"] == "malformed" and "max_event_bytes" in error["message"]
+    assert gateway.upstreams["beta"].calls == []
+
+
 # --- 8. redirects ------------------------------------------------------------------------
 
 
@@ -170,3 +227,31 @@ async def test_a_redirect_fails_over_and_is_never_followed(status: int, stream: 
     served_by_beta(response, stream)
     assert response.headers["x-baton-route"] == f"alpha/m={status},beta/m=200"
     assert len(gateway.upstreams["alpha"].calls) == 1
+
+
+@pytest.mark.parametrize(
+    "bad", [DEEP, b"x" * (2 * 1024 * 1024)], ids=["deeply-nested", "over-max-event-bytes"]
+)
+async def test_a_bad_event_mid_responses_stream_ends_with_response_failed(bad: bytes) -> None:
+    whole = native_events("partial")
+    sent = whole[: whole.index(b"event: response.output_item.done")]  # committed, not finished
+    alpha = Garbage(sent + b"event: response.output_text.delta\ndata: " + bad + b"\n\n")
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            gateway = await launch(
+                nursery,
+                {"alpha": always(alpha), "beta": always(Complete("never"))},
+                virtual_models=CHAIN,
+                timeouts=TIMEOUTS,
+                providers={"alpha": {"kind": "openai-responses"}},
+            )
+            async with gateway.http() as http:
+                response = await http.post(
+                    "/v1/responses", json={"model": "vm", "input": "hi", "stream": True}
+                )
+            nursery.cancel_scope.cancel()
+    assert response.status_code == 200
+    events = [e.event for e in SSEDecoder().feed(response.content)]
+    assert "response.output_text.delta" in events
+    assert events[-1] == "response.failed" and "response.completed" not in events
+    assert gateway.upstreams["beta"].calls == []
