@@ -53,7 +53,6 @@ from protocols.ratelimit_headers import WindowState
 from protocols.responses.native import NativeStreamGate, check_native_response
 from protocols.stream_usage import UsageTap
 
-MIB = 1024 * 1024
 CLOSE_LIMIT = 1.0  # seconds closing a response may take, however the attempt ended
 
 
