@@ -13,8 +13,11 @@ Every way the exchange can go wrong is mapped here, once, to an `UpstreamFailure
 The call's own deadline is the requester's business: it cancels the attempt's scope, which
 cancels this task where it stands, and the response is closed on the way out.
 
-Bytes from the upstream are bounded: a whole body at `MAX_REPLY_BYTES` (a stream's bounds are
-`actors.upstream_stream`'s): a bigger one is malformed, not a reason to grow without limit.
+Bytes from the upstream are bounded, counted once decoded (`upstream_client.decoded_body`): a
+whole body at the provider's `max_response_bytes`, one line or event of a stream at its
+`max_event_bytes` (a stream's other bounds are `actors.upstream_stream`'s). Past either the
+reply is malformed, not a reason to grow without limit: before the commit point the walk tries
+the next candidate, after it the stream ends with the protocol's error event.
 
 A stream is held back until its first event with content (`StreamReader.until_committed`):
 until then the attempt can still fail and the walk may try another candidate without the
@@ -39,10 +42,10 @@ from actors.messages import (
     AttemptFailed,
     AttemptSucceeded,
 )
-from actors.upstream_client import endpoint, scrubbed, transport_failure, windows_of
+from actors.upstream_client import decoded_body, endpoint, scrubbed, transport_failure, windows_of
 from actors.upstream_stream import Gate, Reply, StreamReader
-from config.model import Timeouts
-from protocols import jsoncodec
+from config.model import MAX_EVENT_BYTES, MAX_RESPONSE_BYTES, Timeouts
+from protocols import jsoncodec, sse
 from protocols.chat import check_completion
 from protocols.chat_stream import ChatStreamGate
 from protocols.failures import FailureClass, UpstreamFailure, UpstreamFault, classify_response
@@ -50,8 +53,6 @@ from protocols.ratelimit_headers import WindowState
 from protocols.responses.native import NativeStreamGate, check_native_response
 from protocols.stream_usage import UsageTap
 
-MIB = 1024 * 1024
-MAX_REPLY_BYTES = 32 * MIB  # a whole reply (or error body): far beyond any completion's
 CLOSE_LIMIT = 1.0  # seconds closing a response may take, however the attempt ended
 
 
@@ -66,14 +67,15 @@ class _Dialect:
     gate: Gate
 
     @classmethod
-    def of(cls, attempt: Attempt, ask_usage: bool) -> _Dialect:
+    def of(cls, attempt: Attempt, ask_usage: bool, max_event_bytes: int) -> _Dialect:
         model = attempt.target.model
+        decoder = sse.SSEDecoder(max_event_bytes=max_event_bytes)
         if attempt.native is not None:
             body = jsoncodec.dumps({**attempt.native, "model": model})
-            return cls(True, body, check_native_response, NativeStreamGate())
+            return cls(True, body, check_native_response, NativeStreamGate(decoder=decoder))
         request = attempt.request
         body = request.body_for(model, ask_usage=ask_usage)
-        gate = ChatStreamGate(usage=UsageTap(keep=request.include_usage))
+        gate = ChatStreamGate(decoder=decoder, usage=UsageTap(keep=request.include_usage))
         return cls(False, body, check_completion, gate)
 
 
@@ -86,6 +88,8 @@ class Exchange:
     base_url: str
     timeouts: Timeouts
     ask_usage: bool = True  # a stream asks the upstream for its usage (`stream_options`)
+    max_response_bytes: int = MAX_RESPONSE_BYTES  # a whole reply, decoded
+    max_event_bytes: int = MAX_EVENT_BYTES  # one line or event of a stream, decoded
     _chat: httpx2.URL = attrs.field(init=False)
     _responses: httpx2.URL = attrs.field(init=False)
     _turn: int = 0
@@ -97,7 +101,7 @@ class Exchange:
     async def perform(self, attempt: Attempt, reply: Reply) -> None:
         """Perform `attempt`, answering on `reply`. Raises `trio.BrokenResourceError` when the
         requester stopped listening."""
-        dialect = _Dialect.of(attempt, self.ask_usage)
+        dialect = _Dialect.of(attempt, self.ask_usage, self.max_event_bytes)
         run = _Run(attempt, dialect)
         try:
             if attempt.request.stream:
@@ -135,7 +139,7 @@ class Exchange:
                         status=response.status_code,
                     )
                 )
-            async with aclosing(response.aiter_bytes()) as chunks:
+            async with aclosing(decoded_body(response)) as chunks:
                 reader = StreamReader(chunks, run.dialect.gate, self.timeouts, run.attempt)
                 first = await reader.until_committed()
                 await reply.send(AttemptCommitted(first, run.windows))
@@ -163,16 +167,16 @@ class Exchange:
         raise _fault(FailureClass.TIMEOUT, f"upstream sent no reply within {limit:g}s")
 
     async def _read_whole(self, response: httpx2.Response) -> bytes:
-        """The whole body, within `idle` seconds and `MAX_REPLY_BYTES`."""
+        """The whole body, within `idle` seconds and `max_response_bytes`."""
         pieces: list[bytes] = []
-        size = 0
+        size, limit = 0, self.max_response_bytes
         with trio.move_on_after(self.timeouts.idle):
             try:
-                async with aclosing(response.aiter_bytes()) as chunks:
+                async with aclosing(decoded_body(response)) as chunks:
                     async for piece in chunks:
                         size += len(piece)
-                        if size > MAX_REPLY_BYTES:
-                            message = f"upstream reply is over {MAX_REPLY_BYTES // MIB} MiB"
+                        if size > limit:
+                            message = f"upstream reply is over max_response_bytes ({limit} bytes)"
                             raise _fault(FailureClass.MALFORMED, message)
                         pieces.append(piece)
             except httpx2.HTTPError as exc:

@@ -41,6 +41,7 @@ from actors.messages import HealthMessage, KeyLease, Observed
 from actors.supervision import ActorUnavailable, tell
 from actors.upstream_client import (
     PROBE_CONNECTIONS,
+    decoded_body,
     endpoint,
     open_client,
     transport_failure,
@@ -50,9 +51,14 @@ from config.health import probe_model
 from config.model import ANY_MODEL, Config
 from protocols import jsoncodec
 from protocols.chat import check_completion
-from protocols.failures import FailureClass, UpstreamFailure, classify_response
+from protocols.failures import (
+    FailureClass,
+    UpstreamFailure,
+    UpstreamFault,
+    classify_response,
+    shown,
+)
 from protocols.ratelimit_headers import WindowState
-from protocols.redact import scrub
 
 MAX_PROBE_BYTES = 4 * 1024 * 1024  # of a probe's reply: a model list, or a 1-token completion
 INBOX_SIZE = 4096
@@ -240,6 +246,8 @@ class HealthChecker:
                         await response.aclose()
             except httpx2.HTTPError as exc:
                 return transport_failure(exc, after_head=head), windows
+            except UpstreamFault as fault:  # a body that does not decode
+                return fault.failure, windows
             if response.status_code >= 300:
                 failure = classify_response(
                     response.status_code, reply, response.headers, now=time.time()
@@ -266,7 +274,7 @@ async def _read_capped(response: httpx2.Response) -> bytes:
     """The reply's body, but no more than `MAX_PROBE_BYTES` of it (a model list is small)."""
     pieces: list[bytes] = []
     size = 0
-    async with aclosing(response.aiter_bytes()) as chunks:
+    async with aclosing(decoded_body(response)) as chunks:
         async for piece in chunks:
             size += len(piece)
             if size > MAX_PROBE_BYTES:
@@ -299,9 +307,8 @@ def _scrubbed(failure: UpstreamFailure, plan: ProbePlan, lease: KeyLease) -> Ups
             f"upstream {plan.provider} rejected key {lease.credential.alias}"
             f" (HTTP {failure.status})"
         )
-    else:
-        message = scrub(failure.message, [lease.credential.secret])
-    return failure if message == failure.message else attrs.evolve(failure, message=message)
+        failure = attrs.evolve(failure, message=message)
+    return shown(failure, [lease.credential.secret])
 
 
 def _log_change(provider: str, before: Health, after: Health) -> None:

@@ -137,7 +137,12 @@ class ProviderActor:
         if self._exchange is None:
             clients = open_clients(self.config, self.timeouts)
             self._exchange = Exchange(
-                clients, self.config.base_url, self.timeouts, self.config.stream_usage
+                clients,
+                self.config.base_url,
+                self.timeouts,
+                self.config.stream_usage,
+                max_response_bytes=self.config.max_response_bytes,
+                max_event_bytes=self.config.max_event_bytes,
             )
         return self._exchange
 

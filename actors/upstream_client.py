@@ -22,7 +22,9 @@ Every client:
 - trusts the environment (`trust_env`): `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`,
   `SSL_CERT_FILE`, `SSL_CERT_DIR`; a provider's own `proxy:` replaces the proxy variables;
 - speaks HTTP/2 where the provider says `http2: true` and the upstream agrees by TLS ALPN;
-- asks for `identity` bodies, so stream events reach the gate the moment they arrive;
+- asks for `identity` bodies, so stream events reach the gate the moment they arrive; a body
+  compressed all the same is read raw and decoded in bounded pieces (`decoded_body`,
+  `protocols.content_encoding`), never whole by httpx2, so a gzip bomb stays within the caps;
 - leaves every timeout but two to trio scopes around each step (the attempt's `first_byte`
   and `idle`, the call's deadline): httpx2 itself bounds only connecting (TCP, proxy tunnel
   and TLS handshake) and waiting for a free connection, both by `timeouts.connect`.
@@ -38,6 +40,7 @@ from __future__ import annotations
 import functools
 import ssl
 import time
+from collections.abc import AsyncGenerator
 from urllib.parse import urlsplit, urlunsplit
 
 import attrs
@@ -46,9 +49,9 @@ import httpx2
 
 from actors.messages import Attempt
 from config.model import ProviderConfig, Timeouts
-from protocols.failures import FailureClass, UpstreamFailure, cut
+from protocols.content_encoding import BodyDecoder, EncodingError
+from protocols.failures import FailureClass, UpstreamFailure, UpstreamFault, cut, shown
 from protocols.ratelimit_headers import WindowState, window_states
-from protocols.redact import scrub
 
 KEEPALIVE = 4.0  # seconds an idle connection is kept for reuse
 SHARDS = 4  # clients per provider, taken in turn
@@ -103,6 +106,19 @@ def endpoint(base_url: str, path: str) -> httpx2.URL:
     return httpx2.URL(urlunsplit((parts.scheme, parts.netloc, full, parts.query, "")))
 
 
+async def decoded_body(response: httpx2.Response) -> AsyncGenerator[bytes, None]:
+    """`response`'s body, decoded in bounded pieces (see the module's docstring). A coding
+    baton cannot decode, or bytes that do not decode, raise `UpstreamFault` (malformed);
+    transport errors are left to the reader, who knows whether the reply had begun."""
+    try:
+        decoder = BodyDecoder(response.headers.get("content-encoding", ""))
+        async for raw in response.aiter_raw():
+            for piece in decoder.decode(raw):
+                yield piece
+    except EncodingError as exc:
+        raise UpstreamFault(_failure(FailureClass.MALFORMED, str(exc))) from exc
+
+
 def transport_failure(exc: httpx2.HTTPError, *, after_head: bool) -> UpstreamFailure:
     """What a transport error means for the attempt. `after_head`: the reply had begun, so
     whatever broke cut it off."""
@@ -146,18 +162,16 @@ def windows_of(headers: httpx2.Headers) -> tuple[WindowState, ...]:
 
 
 def scrubbed(failure: UpstreamFailure, attempt: Attempt) -> UpstreamFailure:
-    """`failure` fit to show: the attempt's key out of its message (an auth failure names the
-    key by its alias only)."""
+    """`failure` fit to show (`protocols.failures.shown`): the attempt's key and anything
+    credential-shaped out of every field an upstream filled (an auth failure names the key by
+    its alias only)."""
     if failure.failure is FailureClass.AUTH:
         message = (
             f"upstream {attempt.target.provider} rejected key "
             f"{attempt.credential.alias} (HTTP {failure.status})"
         )
-    else:
-        message = scrub(failure.message, [attempt.credential.secret])
-    if message == failure.message:
-        return failure
-    return attrs.evolve(failure, message=message)
+        failure = attrs.evolve(failure, message=message)
+    return shown(failure, [attempt.credential.secret])
 
 
 def _untrusted(exc: BaseException) -> bool:

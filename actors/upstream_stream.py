@@ -8,8 +8,10 @@ when it reports one, and last `StreamEnded` or `StreamBroke`.
 
 Reads are bounded in time and bytes: `first_byte` for the first event, `idle` between reads
 after that, `DRAIN_LIMIT` for the end of a body whose `[DONE]` came (an upstream that lingers is
-let go), and at most `MAX_QUIET_BYTES` taken in without anything passing the gate (an endless
-line, or endless events that never commit: malformed, not a reason to grow without limit).
+let go), one line or event at the provider's `max_event_bytes` (the gate's SSE decoder refuses
+a longer one), and at most `MAX_QUIET_BYTES` taken in without anything passing the gate
+(endless events that never commit): past either the stream is malformed, not a reason to grow
+without limit.
 A transport error after the head is a cut (`actors.upstream_client.transport_failure`).
 """
 

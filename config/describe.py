@@ -8,6 +8,8 @@ from config.model import (
     DAILY_RESET_UTC,
     DEFAULT_HEALTH,
     MAX_CONNECTIONS,
+    MAX_EVENT_BYTES,
+    MAX_RESPONSE_BYTES,
     Config,
     CooldownPolicy,
     HealthSettings,
@@ -108,6 +110,10 @@ def _connection(provider: ProviderConfig) -> str:
         parts.append(f"via proxy {redact_url(provider.proxy)}")
     if provider.ca_bundle is not None:
         parts.append(f"trusting the CAs in {provider.ca_bundle}")
+    if provider.max_response_bytes != MAX_RESPONSE_BYTES:
+        parts.append(f"replies up to {provider.max_response_bytes} bytes")
+    if provider.max_event_bytes != MAX_EVENT_BYTES:
+        parts.append(f"stream events up to {provider.max_event_bytes} bytes")
     return ", ".join(parts)
 
 

@@ -16,6 +16,9 @@ ROTATIONS = ("balanced", "sequential")
 PROVIDER_KINDS = ("openai", "openai-responses")  # the latter also gets Responses passed through
 ANY_MODEL = "*"
 MAX_CONNECTIONS = 1000  # connections to one provider, per process (the OpenAI SDK's own default)
+MIB = 1024 * 1024
+MAX_RESPONSE_BYTES = 32 * MIB  # a whole non-streamed reply, decoded: far beyond any completion's
+MAX_EVENT_BYTES = 1 * MIB  # one line or event of an upstream's event stream
 
 
 def redact_url(url: str) -> str:
@@ -214,6 +217,10 @@ class ProviderConfig:
         default=None, repr=lambda url: "None" if url is None else repr(redact_url(url))
     )
     ca_bundle: str | None = None
+    # What baton reads from the upstream (actors.exchange): a whole reply, and one line or
+    # event of a stream, both decoded; past either the reply is malformed.
+    max_response_bytes: int = MAX_RESPONSE_BYTES
+    max_event_bytes: int = MAX_EVENT_BYTES
 
     @property
     def passes_any_model(self) -> bool:

@@ -10,7 +10,8 @@ position (`alpha#1`); that alias is all a message ever shows of a key.
 
 Rate limits (`limits`, `model_limits`, `quota_groups`) are read by `config.limits`, `prices`
 by `config.prices`. How the upstream is reached (`max_connections`, `http2`, `proxy`,
-`ca_bundle`) is read here; a proxy URL may hold a password, so it is never quoted.
+`ca_bundle`) and how much of its reply baton reads (`max_response_bytes`, `max_event_bytes`)
+are read here; a proxy URL may hold a password, so it is never quoted.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from config.model import (
     ANY_MODEL,
     DAILY_RESET_UTC,
     MAX_CONNECTIONS,
+    MAX_EVENT_BYTES,
+    MAX_RESPONSE_BYTES,
     PROVIDER_KINDS,
     ROTATIONS,
     CooldownPolicy,
@@ -59,6 +62,8 @@ FIELDS = (
     "http2",
     "proxy",
     "ca_bundle",
+    "max_response_bytes",
+    "max_event_bytes",
 )
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
@@ -144,6 +149,16 @@ def read_provider(
     )
     proxy = read_proxy(reader, fields.get("proxy"), child(path, "proxy"))
     ca_bundle = read_ca_bundle(reader, fields.get("ca_bundle"), child(path, "ca_bundle"))
+    max_response_bytes = reader.integer(
+        fields.get("max_response_bytes", MAX_RESPONSE_BYTES),
+        child(path, "max_response_bytes"),
+        minimum=1024,
+    )
+    max_event_bytes = reader.integer(
+        fields.get("max_event_bytes", MAX_EVENT_BYTES),
+        child(path, "max_event_bytes"),
+        minimum=1024,
+    )
 
     if len(reader.problems) > before:
         return None
@@ -151,6 +166,7 @@ def read_provider(
     assert headers is not None and limits is not None and health is not None
     assert groups is not None and model_limits is not None and prices is not None
     assert max_connections is not None
+    assert max_response_bytes is not None and max_event_bytes is not None
     return ProviderConfig(
         name=name,
         base_url=base_url,
@@ -171,6 +187,8 @@ def read_provider(
         http2=http2,
         proxy=proxy,
         ca_bundle=ca_bundle,
+        max_response_bytes=max_response_bytes,
+        max_event_bytes=max_event_bytes,
     )
 
 

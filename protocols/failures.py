@@ -22,6 +22,13 @@ A connection or stream cut after the reply began is a `connect` failure with the
 `upstream_cut` (`CUT`), so a stream that ends that way says so to the client rather than
 looking like a refused connection; before the commit point it fails over like any `connect`.
 
+What an upstream says in its error is not trusted to be fit to show: it may echo the key it
+was sent (`"param": "Bearer sk-..."`, a `code` that is the key itself). `shown` is the one
+place a failure is made fit for the client, the logs and the disk: the known secrets and any
+credential-shaped text are scrubbed out of `message` and `param`, and `code` and `type` are
+kept only when they are a plain identifier that holds no secret (the vocabulary upstreams
+use: `rate_limit_exceeded`, `invalid_request_error`, ...); anything else is dropped.
+
 An upstream 413 that speaks of tokens is a context/size limit of that provider (Groq answers
 413 for prompts over its per-minute token budget), which another candidate may not share.
 """
@@ -30,13 +37,14 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
 
 from protocols import jsoncodec
 from protocols.ratelimit_headers import retry_after_seconds
+from protocols.redact import scrub, scrub_patterns
 
 
 class FailureClass(enum.Enum):
@@ -97,6 +105,31 @@ class UpstreamFault(Exception):
     def __init__(self, failure: UpstreamFailure) -> None:
         super().__init__(failure.message)
         self.failure = failure
+
+
+_IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+def shown(failure: UpstreamFailure, secrets: Iterable[str | None]) -> UpstreamFailure:
+    """`failure` fit to show anywhere: see the module's docstring."""
+    secrets = tuple(secrets)
+
+    def text(value: str | None) -> str | None:
+        return None if value is None else scrub_patterns(scrub(value, secrets))
+
+    def identifier(value: str | None) -> str | None:
+        if value is None or not _IDENTIFIER.fullmatch(value) or text(value) != value:
+            return None
+        return value
+
+    fit = attrs.evolve(
+        failure,
+        message=text(failure.message) or "",
+        code=identifier(failure.code),
+        type=identifier(failure.type),
+        param=text(failure.param),
+    )
+    return failure if fit == failure else fit
 
 
 _CONTEXT_PATTERN = re.compile(

@@ -6,6 +6,11 @@ comments; an unknown field is ignored; a single leading space after the colon is
 may arrive split anywhere, even inside a CRLF pair, so the decoder keeps the unfinished tail.
 An event still open when the stream ends is not dispatched (the spec says so, and for us an
 unterminated event is a sign of a cut stream: `pending` tells the caller one was in flight).
+
+The decoder is bounded and linear, whatever it is fed: the unfinished tail holds no line end
+(the lines before it were taken), so a feed scans only the bytes it brought; and with
+`max_event_bytes` a line, or the data of one event, that grows past it raises `EventTooLarge`
+(an upstream that never ends a line must not grow one buffer without limit).
 """
 
 from __future__ import annotations
@@ -21,8 +26,13 @@ class Event:
     retry: int | None = None
 
 
+class EventTooLarge(ValueError):
+    """A line or an event grew past the decoder's `max_event_bytes`."""
+
+
 @attrs.define
 class SSEDecoder:
+    max_event_bytes: int | None = None
     _buffer: bytearray = attrs.field(factory=bytearray)
     _data: list[str] = attrs.field(factory=list)
     _event: str = ""
@@ -30,20 +40,22 @@ class SSEDecoder:
     _retry: int | None = None
     _has_fields: bool = False
     _skip_lf: bool = False
+    _size: int = 0  # bytes of data lines in the event being read
 
     def feed(self, chunk: bytes) -> list[Event]:
         """Take the next bytes of the stream; return the events they complete."""
         if self._skip_lf and chunk[:1] == b"\n":
             chunk = chunk[1:]
         self._skip_lf = False
-        self._buffer += chunk
-        events: list[Event] = []
         buffer = self._buffer
+        scanned = len(buffer)  # the tail kept from before holds no line end
+        buffer += chunk
+        events: list[Event] = []
         start = 0
         size = len(buffer)
         while start < size:
-            lf = buffer.find(b"\n", start)
-            cr = buffer.find(b"\r", start, lf if lf >= 0 else size)
+            lf = buffer.find(b"\n", max(start, scanned))
+            cr = buffer.find(b"\r", max(start, scanned), lf if lf >= 0 else size)
             if cr >= 0:
                 end, next_start = cr, cr + 1
                 if next_start < size and buffer[next_start] == 0x0A:
@@ -59,6 +71,8 @@ class SSEDecoder:
                 events.append(event)
             start = next_start
         del buffer[:start]
+        if self.max_event_bytes is not None and len(buffer) > self.max_event_bytes:
+            raise EventTooLarge(f"an event-stream line over {self.max_event_bytes} bytes")
         return events
 
     @property
@@ -77,6 +91,9 @@ class SSEDecoder:
             value = value[1:]
         if name == "data":
             self._data.append(value)
+            self._size += len(raw)
+            if self.max_event_bytes is not None and self._size > self.max_event_bytes:
+                raise EventTooLarge(f"an event-stream event over {self.max_event_bytes} bytes")
         elif name == "event":
             self._event = value
         elif name == "id":
@@ -92,6 +109,7 @@ class SSEDecoder:
 
     def _dispatch(self) -> Event | None:
         data, self._data = self._data, []
+        self._size = 0
         event_type, self._event = self._event, ""
         retry, self._retry = self._retry, None
         self._has_fields = False

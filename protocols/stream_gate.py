@@ -13,7 +13,7 @@ from __future__ import annotations
 import attrs
 
 from protocols import sse
-from protocols.failures import UpstreamFailure, UpstreamFault
+from protocols.failures import FailureClass, UpstreamFailure, UpstreamFault
 
 
 @attrs.define
@@ -36,7 +36,13 @@ class StreamGate:
             return b""
         passed = bytearray()
         try:
-            for event in self._decoder.feed(raw):
+            try:
+                events = self._decoder.feed(raw)
+            except sse.EventTooLarge as exc:
+                message = f"upstream sent {exc} (max_event_bytes)"
+                failure = UpstreamFailure(FailureClass.MALFORMED, message)
+                raise UpstreamFault(failure) from exc
+            for event in events:
                 if event.data == "[DONE]":
                     self._done_marker()
                 else:

@@ -42,6 +42,10 @@ async def send_error(wire: HTTPWire, reply: Error) -> bool:
 async def send_garbage(wire: HTTPWire, request: SimRequest, reply: Garbage) -> bool:
     content_type = reply.content_type or (SSE if request.stream else JSON)
     headers = {"content-type": content_type, **reply.headers}
+    if reply.hold:
+        await wire.send_response(reply.status, headers)
+        await wire.send(h11.Data(data=reply.body))
+        await trio.sleep_forever()
     await wire.send_response(reply.status, headers, reply.body)
     return True
 

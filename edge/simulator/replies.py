@@ -180,13 +180,15 @@ class Cut:
 @attrs.frozen
 class Garbage:
     """A malformed reply sent as a well-formed HTTP message. `content_type` None means
-    `application/json` for plain requests and `text/event-stream` for streaming ones."""
+    `application/json` for plain requests and `text/event-stream` for streaming ones.
+    `hold`: send `body` chunked, then neither end it nor close (an endless line, say)."""
 
     body: bytes = b"<html>oops</html>"
     status: int = 200
     content_type: str | None = None
     headers: Mapping[str, str] = attrs.field(factory=dict, converter=_headers)
     delay: float = 0.0
+    hold: bool = False
 
 
 Reply: TypeAlias = Complete | Error | Hang | Stall | Cut | Garbage

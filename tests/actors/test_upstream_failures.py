@@ -5,12 +5,13 @@ never show, and the upstream's bytes are bounded."""
 from __future__ import annotations
 
 import socket
+from typing import Any
 
 import attrs
 import pytest
 import trio
 
-from actors import exchange, upstream_stream
+from actors import upstream_stream
 from actors.messages import AttemptFailed, AttemptStreaming, StreamBroke
 from config.model import Timeouts
 from protocols.failures import CUT, FailureClass, UpstreamFailure
@@ -32,17 +33,17 @@ from tests.actors.raw_upstream import Handler, Peer, answering, start_upstream
 
 
 async def failure_of(
-    url: str, *, stream: bool = False, timeouts: Timeouts = TIMEOUTS
+    url: str, *, stream: bool = False, timeouts: Timeouts = TIMEOUTS, **options: Any
 ) -> UpstreamFailure:
-    async with running(provider(url), timeouts) as actor:
+    async with running(provider(url, **options), timeouts) as actor:
         outcome = await actor.attempt(attempt(stream=stream))
     assert isinstance(outcome, AttemptFailed), outcome
     assert SECRET not in repr(outcome)
     return outcome.failure
 
 
-async def broken_stream(url: str) -> UpstreamFailure:
-    async with running(provider(url)) as actor:
+async def broken_stream(url: str, **options: Any) -> UpstreamFailure:
+    async with running(provider(url, **options)) as actor:
         outcome = await actor.attempt(attempt(stream=True))
         assert isinstance(outcome, AttemptStreaming), outcome
         _, end = await read_all(outcome)
@@ -185,16 +186,13 @@ async def test_a_stream_that_stalls_after_content_ends_broken_by_timeout(
     assert failure.message == "upstream stream stalled after it started (no data for 1s)"
 
 
-async def test_an_oversized_body_is_malformed(
-    nursery: trio.Nursery, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(exchange, "MAX_REPLY_BYTES", 64 * 1024)
+async def test_a_body_over_max_response_bytes_is_malformed(nursery: trio.Nursery) -> None:
     big = b'{"choices": [], "padding": "' + b"x" * 100_000 + b'"}'
     with trio.fail_after(5):
         upstream = await start_upstream(nursery, answering(http_reply(big)))
-        failure = await failure_of(upstream.url)
+        failure = await failure_of(upstream.url, max_response_bytes=64 * 1024)
     assert failure.failure is FailureClass.MALFORMED
-    assert "over" in failure.message
+    assert failure.message == "upstream reply is over max_response_bytes (65536 bytes)"
 
 
 async def test_a_stream_that_never_forms_an_event_is_bounded(

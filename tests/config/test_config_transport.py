@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from config import ConfigError, ProviderConfig, describe, load_text
-from config.model import MAX_CONNECTIONS
+from config.model import MAX_CONNECTIONS, MIB
 from edge.logs import config_secrets
 
 BASE = "providers:\n  alpha:\n    base_url: https://h/v1\n    keys: [k]\n"
@@ -87,3 +87,19 @@ def test_mistakes_name_their_path(body: str, problem: str) -> None:
 def test_a_wrong_proxy_url_is_quoted_without_its_password() -> None:
     [problem] = problems('proxy: "ftp://user:sk-proxy-SECRET-1@h:21"')
     assert problem == "providers.alpha.proxy: expected an http(s) proxy URL, got 'ftp://***@h:21'"
+
+
+def test_the_reply_bounds_default_and_can_be_set() -> None:
+    provider = alpha()
+    assert (provider.max_response_bytes, provider.max_event_bytes) == (32 * MIB, MIB)
+    provider = alpha("max_response_bytes: 4194304\nmax_event_bytes: 65536\n")
+    assert (provider.max_response_bytes, provider.max_event_bytes) == (4 * MIB, 64 * 1024)
+    shown = describe(load_text(BASE + "    max_event_bytes: 65536\n", env={}))
+    assert "connection: stream events up to 65536 bytes" in shown
+
+
+def test_a_reply_bound_below_1_kib_is_refused() -> None:
+    assert problems("max_response_bytes: 10\nmax_event_bytes: many\n") == [
+        "providers.alpha.max_response_bytes: must be at least 1024, got 10",
+        "providers.alpha.max_event_bytes: expected an integer, got 'many'",
+    ]

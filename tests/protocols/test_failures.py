@@ -1,7 +1,13 @@
 import pytest
 
 from protocols import jsoncodec
-from protocols.failures import FailureClass, classify_error_object, classify_response
+from protocols.failures import (
+    FailureClass,
+    UpstreamFailure,
+    classify_error_object,
+    classify_response,
+    shown,
+)
 
 F = FailureClass
 
@@ -107,3 +113,39 @@ def test_error_objects_in_a_200_or_a_stream() -> None:
         is F.CONTEXT_LENGTH
     )
     assert classify_error_object({"message": "internal"}).failure is F.SERVER
+
+
+KEY = "sk-live-0123456789abcdefghij"
+
+
+@pytest.mark.parametrize(
+    ("field", "echo", "kept"),
+    [
+        ("code", KEY, None),  # the key itself
+        ("code", f"bad key {KEY[:12]}", None),  # not an identifier
+        ("code", "rate_limit_exceeded", "rate_limit_exceeded"),
+        ("code", "429", "429"),  # Gemini's numeric code
+        ("type", f"invalid_request_error: Bearer {KEY}", None),
+        ("type", "invalid_request_error", "invalid_request_error"),
+        ("type", "x" * 65, None),
+        ("param", f"Bearer {KEY}", "Bearer ***"),
+        ("param", "messages[0].content", "messages[0].content"),
+        ("param", "authorization: Basic dXNlcjpwYXNz", "authorization: ***"),
+        ("message", f"Incorrect API key provided: {KEY[:12]}...{KEY[-8:]}", None),
+    ],
+)
+def test_a_failure_is_shown_without_any_echoed_secret(field: str, echo: str, kept: str | None):
+    fields = {"message": "bad request", field: echo}
+    failure = UpstreamFailure(F.CALLER, status=400, **fields)
+    fit = shown(failure, [KEY])
+    value = getattr(fit, field)
+    if field == "message":
+        assert value == "Incorrect API key provided: ***...***"
+    else:
+        assert value == kept
+    assert KEY[:12] not in repr(fit) and KEY[-8:] not in repr(fit)
+
+
+def test_a_clean_failure_is_shown_as_it_is() -> None:
+    failure = classify_response(429, envelope("slow down", "rate_limit_exceeded", "x"), {}, now=0)
+    assert shown(failure, [KEY]) is failure

@@ -1,6 +1,8 @@
+import time
+
 import pytest
 
-from protocols.sse import DONE, Event, SSEDecoder, encode_data, encode_event
+from protocols.sse import DONE, Event, EventTooLarge, SSEDecoder, encode_data, encode_event
 
 STREAM = (
     b": keep-alive comment\n\n"
@@ -61,3 +63,35 @@ def test_encoders() -> None:
     assert encode_event("response.done", b"{}") == b"event: response.done\ndata: {}\n\n"
     assert DONE == b"data: [DONE]\n\n"
     assert SSEDecoder().feed(encode_data("one\r\ntwo")) == [Event(data="one\ntwo")]
+
+
+def test_a_line_past_the_bound_is_refused_however_it_arrives() -> None:
+    decoder = SSEDecoder(max_event_bytes=1024)
+    decoder.feed(b"data: " + b"x" * 1000)
+    with pytest.raises(EventTooLarge, match="line over 1024 bytes"):
+        decoder.feed(b"x" * 100)
+
+
+def test_an_event_of_many_lines_past_the_bound_is_refused() -> None:
+    decoder = SSEDecoder(max_event_bytes=1024)
+    with pytest.raises(EventTooLarge, match="event over 1024 bytes"):
+        decoder.feed(b"data: " + b"x" * 600 + b"\n" + b"data: " + b"y" * 600 + b"\n")
+
+
+def test_events_within_the_bound_pass_one_after_another() -> None:
+    decoder = SSEDecoder(max_event_bytes=1024)
+    event = b"data: " + b"x" * 1000 + b"\n\n"
+    assert decoder.feed(event * 20) == [Event(data="x" * 1000)] * 20
+
+
+def test_an_endless_line_is_scanned_once_not_on_every_feed() -> None:
+    # 16 MiB of one line in 1 KiB pieces: rescanning the tail on each feed costs seconds
+    decoder = SSEDecoder()
+    piece = b"x" * 1024
+    started = time.perf_counter()
+    decoder.feed(b"data: ")
+    for _ in range(16 * 1024):
+        decoder.feed(piece)
+    assert time.perf_counter() - started < 1.0
+    assert decoder.feed(b"\r") == [] and decoder.feed(b"\n") == []
+    assert decoder.feed(b"\n") == [Event(data="x" * 16 * 1024 * 1024)]
