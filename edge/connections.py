@@ -23,6 +23,16 @@
    gateway has been stopping for Hypercorn's `graceful_timeout`, a write still blocked is cut.
    A write that does not finish is the client gone: the connection is closed, which tells the
    app (`http.disconnect`), and the request's call is cancelled like any other.
+4. Closing never races a write (`ClosingTCPServer._close`). Hypercorn's trio worker half-closes
+   the socket (`send_eof`) outside the lock its writes take, and `send_eof` yields inside
+   trio's send-conflict guard; a reply being written at that moment (the app answering just as
+   the client's side ends, or a refused request's reply racing h11's own error) raised
+   `trio.BusyResourceError`, which Hypercorn does not catch: in the app's task it lost the
+   reply, in the connection's reading task it escaped into the worker's nursery and stopped the
+   server (200 slow-body clients disconnecting at once did it). Here the half-close takes the
+   write lock, so a write under way ends first (within its `WRITE_TIMEOUT`); it is skipped when
+   the closing task is the writer itself, and a write that still meets a busy socket is taken
+   as the connection closing.
 """
 
 from __future__ import annotations
@@ -102,8 +112,23 @@ class ClosingTCPServer(TCPServer):
                         self._writing = None
                 if writing.cancelled_caught:
                     raise trio.BrokenResourceError("the client stopped reading")
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
+            except (trio.BrokenResourceError, trio.ClosedResourceError, trio.BusyResourceError):
                 await self.protocol.handle(Closed())
+
+    async def _close(self) -> None:
+        with trio.CancelScope(shield=True):  # the socket is closed even in a cancelled task
+            if self.send_lock.statistics().owner is not trio.lowlevel.current_task():
+                async with self.send_lock:  # a write under way ends first (WRITE_TIMEOUT)
+                    try:
+                        await self.stream.send_eof()
+                    except (
+                        trio.BrokenResourceError,
+                        trio.BusyResourceError,
+                        trio.ClosedResourceError,
+                        AttributeError,  # TLS, which has no half-close
+                    ):
+                        pass
+            await self.stream.aclose()
 
     async def _read_data(self) -> None:
         await super()._read_data()  # returns when the client has closed (or the socket has)
