@@ -11,7 +11,9 @@ No routing decisions here: the routes parse and validate (through `protocols/`),
   Quart's and Werkzeug's HTTP errors (404, 405, 413 for a body over `server.max_body_bytes`,
   a body that stalls) become ours, and an exception nobody expected is a 500 `internal_error`
   with its traceback logged once, while every other request is served on;
-- request ids (`edge.request_ids`, an ASGI layer around the app).
+- request ids (`edge.request_ids`, an ASGI layer around the app);
+- a request framed by both Content-Length and Transfer-Encoding refused before any route runs
+  (`edge.framing`).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from edge.call_log import log_call
 from edge.chat import chat_blueprint
 from edge.context import EdgeContext
 from edge.dashboard import LIVE_PATH, PAGE_PATH, dashboard_blueprint
+from edge.framing import RefuseAmbiguousFraming
 from edge.ops import health_blueprint, ops_blueprint
 from edge.replies import JSON, error_response
 from edge.request_ids import RequestIds
@@ -94,7 +97,7 @@ def create_app(system: ActorSystem, stopping: Stopping) -> QuartTrio:
             g.client = check_client(websocket.headers, client_keys)
 
     install_error_envelopes(app)
-    app.asgi_app = RequestIds(app.asgi_app)  # type: ignore[method-assign]
+    app.asgi_app = RequestIds(RefuseAmbiguousFraming(app.asgi_app))  # type: ignore[method-assign]
     return app
 
 
