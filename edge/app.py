@@ -68,7 +68,7 @@ def create_app(system: ActorSystem, stopping: Stopping) -> QuartTrio:
     app = QuartTrio("baton")
     app.config.update(
         MAX_CONTENT_LENGTH=config.server.max_body_bytes,
-        BODY_TIMEOUT=config.timeouts.total,  # a request body that stalls longer is refused
+        BODY_TIMEOUT=config.server.body_timeout,  # a body not in by then is a 408
         RESPONSE_TIMEOUT=None,  # a call's own deadline bounds its reply
         PROVIDE_AUTOMATIC_OPTIONS=False,
     )
