@@ -13,7 +13,7 @@ No routing decisions here: the routes parse and validate (through `protocols/`),
   with its traceback logged once, while every other request is served on;
 - request ids (`edge.request_ids`, an ASGI layer around the app);
 - a request framed by both Content-Length and Transfer-Encoding refused before any route runs
-  (`edge.framing`).
+  (`edge.framing`, from the request-id layer).
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ from edge.call_log import log_call
 from edge.chat import chat_blueprint
 from edge.context import EdgeContext
 from edge.dashboard import LIVE_PATH, PAGE_PATH, dashboard_blueprint
-from edge.framing import RefuseAmbiguousFraming
 from edge.ops import health_blueprint, ops_blueprint
 from edge.replies import JSON, error_response
 from edge.request_ids import RequestIds
@@ -97,7 +96,7 @@ def create_app(system: ActorSystem, stopping: Stopping) -> QuartTrio:
             g.client = check_client(websocket.headers, client_keys)
 
     install_error_envelopes(app)
-    app.asgi_app = RequestIds(RefuseAmbiguousFraming(app.asgi_app))  # type: ignore[method-assign]
+    app.asgi_app = RequestIds(app.asgi_app)  # type: ignore[method-assign]
     return app
 
 
