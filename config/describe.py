@@ -47,7 +47,11 @@ def _server(config: Config) -> str:
     else:
         count = len(server.api_keys)
         access = f"{count} client key{'' if count == 1 else 's'}"
-    return f"server: {access}; request bodies up to {server.max_body_bytes} bytes"
+    return (
+        f"server: {access}; request bodies up to {server.max_body_bytes} bytes;"
+        f" up to {server.max_connections} connections per worker; request heads within"
+        f" {server.header_timeout:g}s, bodies within {server.body_timeout:g}s"
+    )
 
 
 def _timeouts(timeouts: Timeouts) -> str:

@@ -60,6 +60,9 @@ class ServerConfig:
     api_keys: tuple[str, ...] = attrs.field(default=(), repr=lambda keys: f"<{len(keys)} keys>")
     max_body_bytes: int = 20 * 1024 * 1024
     shutdown_grace: float = 10.0  # seconds calls and streams in flight get to finish on stop
+    header_timeout: float = 10.0  # seconds a request head may take from its first byte
+    body_timeout: float = 60.0  # seconds a request body may take to arrive whole (then 408)
+    max_connections: int = 2048  # open client connections per worker; more are refused at once
 
     @property
     def open(self) -> bool:

@@ -7,6 +7,7 @@ provider and, unless that provider passes any model (`"*"`), a model it lists.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from typing import Any
 
 import attrs
 
@@ -15,7 +16,14 @@ from config.health import read_order
 from config.model import ProviderConfig, ServerConfig, Target, Timeouts, VirtualModel
 from config.reader import Reader, child, kind, shown
 
-SERVER_FIELDS = ("api_keys", "max_body_bytes", "shutdown_grace")
+SERVER_FIELDS = (
+    "api_keys",
+    "max_body_bytes",
+    "shutdown_grace",
+    "header_timeout",
+    "body_timeout",
+    "max_connections",
+)
 TIMEOUT_FIELDS = tuple(field.name for field in attrs.fields(Timeouts))
 VIRTUAL_MODEL_FIELDS = ("chain", "order")
 
@@ -31,10 +39,16 @@ def read_server(reader: Reader, value: object, path: str = "server") -> ServerCo
     if fields.get("max_body_bytes") is not None:
         limit = reader.integer(fields["max_body_bytes"], child(path, "max_body_bytes"), minimum=1)
         server = attrs.evolve(server, max_body_bytes=limit or server.max_body_bytes)
-    if fields.get("shutdown_grace") is not None:
-        grace = reader.seconds(fields["shutdown_grace"], child(path, "shutdown_grace"))
-        if grace is not None:
-            server = attrs.evolve(server, shutdown_grace=grace)
+    durations: dict[str, Any] = {}
+    for name in ("shutdown_grace", "header_timeout", "body_timeout"):
+        if fields.get(name) is not None:
+            seconds = reader.seconds(fields[name], child(path, name))
+            if seconds is not None:
+                durations[name] = seconds
+    server = attrs.evolve(server, **durations)
+    if fields.get("max_connections") is not None:
+        cap = reader.integer(fields["max_connections"], child(path, "max_connections"), minimum=1)
+        server = attrs.evolve(server, max_connections=cap or server.max_connections)
     return server
 
 

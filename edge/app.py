@@ -11,7 +11,9 @@ No routing decisions here: the routes parse and validate (through `protocols/`),
   Quart's and Werkzeug's HTTP errors (404, 405, 413 for a body over `server.max_body_bytes`,
   a body that stalls) become ours, and an exception nobody expected is a 500 `internal_error`
   with its traceback logged once, while every other request is served on;
-- request ids (`edge.request_ids`, an ASGI layer around the app).
+- request ids (`edge.request_ids`, an ASGI layer around the app);
+- a request framed by both Content-Length and Transfer-Encoding refused before any route runs
+  (`edge.framing`, from the request-id layer).
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ def create_app(system: ActorSystem, stopping: Stopping) -> QuartTrio:
     app = QuartTrio("baton")
     app.config.update(
         MAX_CONTENT_LENGTH=config.server.max_body_bytes,
-        BODY_TIMEOUT=config.timeouts.total,  # a request body that stalls longer is refused
+        BODY_TIMEOUT=config.server.body_timeout,  # a body not in by then is a 408
         RESPONSE_TIMEOUT=None,  # a call's own deadline bounds its reply
         PROVIDE_AUTOMATIC_OPTIONS=False,
     )

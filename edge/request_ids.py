@@ -8,7 +8,8 @@ A client's own `x-request-id` is kept when it is a sane token (1-128 characters 
 WebSocket its id: it is put in the scope (`scope_request_id`), bound to every log line written
 while the request is served (loguru's context, inherited by the tasks the request starts), and
 sent back as the `x-request-id` header of the reply or of the WebSocket handshake. It also
-logs each request and its status at DEBUG.
+logs each request and its status at DEBUG, and refuses a request framed by both Content-Length
+and Transfer-Encoding before the app sees it (`edge.framing`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from loguru import logger
+
+from edge import framing
 
 HEADER = "x-request-id"
 _HEADER = HEADER.encode()
@@ -77,4 +80,7 @@ class RequestIds:
 
         with logger.contextualize(request_id=request_id):
             logger.debug("{}", what)
-            await self.app(scope, receive, send_with_id)
+            if scope["type"] == "http" and framing.framed_both_ways(scope["headers"]):
+                await framing.refuse(receive, send_with_id)
+            else:
+                await self.app(scope, receive, send_with_id)

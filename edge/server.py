@@ -6,10 +6,12 @@ serves until the shutdown trigger returns, then stops the way `edge.stopping` de
 the actors stop once every connection has ended.
 
 Hypercorn's settings carry the limits the edge keeps: a request head of at most 64 KiB
-(`h11_max_incomplete_size`), keep-alive connections idle for at most `KEEPALIVE_TIMEOUT`,
+(`h11_max_incomplete_size`), keep-alive connections idle for at most `KEEPALIVE_TIMEOUT`, a
+head whole within `server.header_timeout` of its first byte and at most
+`server.max_connections` open connections per worker (both kept by `edge.connections`),
 WebSocket messages of at most 64 MiB, TLS from `--certfile/--keyfile` with HTTP/2 offered by
 ALPN, and HTTP/2 in the clear (h2c: prior knowledge or an upgrade) on plain sockets. The body
-size limit and the body read timeout are Quart's (`edge.app`).
+size limit and the body read timeout (`server.body_timeout`) are Quart's (`edge.app`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ from pathlib import Path
 
 import attrs
 import trio
-from hypercorn.config import Config as HypercornConfig
 from hypercorn.config import Sockets
 from hypercorn.trio.run import worker_serve
 from hypercorn.utils import wrap_app
@@ -28,7 +29,7 @@ from hypercorn.utils import wrap_app
 from actors.system import ActorSystem
 from config.model import Config
 from edge.app import create_app
-from edge.connections import ShieldReplyEnd, use_closing_tcp_server
+from edge.connections import EdgeConfig, ShieldReplyEnd, use_closing_tcp_server
 from edge.stopping import FAREWELL, Stopping
 
 KEEPALIVE_TIMEOUT = 75.0  # longer than clients' pools keep idle connections
@@ -48,14 +49,16 @@ class Listen:
     keyfile: str | None = None
 
 
-def hypercorn_config(config: Config, listen: Listen) -> HypercornConfig:
-    hyper = HypercornConfig()
+def hypercorn_config(config: Config, listen: Listen) -> EdgeConfig:
+    hyper = EdgeConfig()
     host = f"[{listen.host}]" if ":" in listen.host else listen.host
     hyper.bind = [f"{host}:{listen.port}"]
     hyper.certfile = listen.certfile
     hyper.keyfile = listen.keyfile
     hyper.backlog = BACKLOG
     hyper.keep_alive_timeout = KEEPALIVE_TIMEOUT
+    hyper.header_timeout = config.server.header_timeout
+    hyper.max_connections = config.server.max_connections
     hyper.keep_alive_max_requests = 1_000_000
     hyper.h11_max_incomplete_size = MAX_HEAD
     hyper.h2_max_header_list_size = MAX_HEAD

@@ -142,3 +142,24 @@ def test_the_shutdown_grace_is_configurable_and_checked() -> None:
         assert "server.shutdown_grace" in str(error)
     else:
         raise AssertionError("a negative grace was accepted")
+
+
+@pytest.mark.parametrize(
+    ("name", "default", "given", "bad"),
+    [
+        ("header_timeout", 10.0, 2.5, -1),
+        ("body_timeout", 60.0, 5, 0),
+        ("max_connections", 2048, 100, 0),
+    ],
+)
+def test_the_client_limits_are_configurable_and_checked(
+    name: str, default: float, given: float, bad: float
+) -> None:
+    from config import load_text
+
+    assert getattr(load_text("providers: {}\n", env={}).config.server, name) == default
+    document = f"server: {{{name}: {given}}}\nproviders: {{}}\n"
+    assert getattr(load_text(document, env={}).config.server, name) == given
+    with pytest.raises(ConfigError) as caught:
+        load_text(f"server: {{{name}: {bad}}}\nproviders: {{}}\n", env={})
+    assert f"server.{name}" in str(caught.value)

@@ -96,3 +96,18 @@ def test_completion_bodies() -> None:
     ]:
         failure = check_completion(bad)
         assert failure is not None and failure.failure is kind
+
+
+def test_an_upstream_body_is_encoded_once_per_model_and_usage_ask() -> None:
+    """A retry with another key sends the bytes already made: a large payload is not
+    encoded again for each attempt."""
+    messages = [{"role": "user", "content": "hi"}]
+    request = ChatRequest.from_body(body(model="vm", messages=messages, stream=True))
+    first = request.body_for("m")
+    assert request.body_for("m") is first
+    asked = request.body_for("m", ask_usage=True)
+    assert asked is not first and request.body_for("m", ask_usage=True) is asked
+    assert jsoncodec.loads(asked)["stream_options"] == {"include_usage": True}
+    assert "stream_options" not in jsoncodec.loads(first)
+    assert jsoncodec.loads(request.body_for("other"))["model"] == "other"
+    assert request == ChatRequest.from_body(body(model="vm", messages=messages, stream=True))
