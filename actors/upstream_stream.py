@@ -6,8 +6,10 @@ candidate without the client seeing anything. `relay` then sends the rest on the
 channel: each piece the gate lets through as `StreamData`, the stream's usage as `StreamUsage`
 when it reports one, and last `StreamEnded` or `StreamBroke`.
 
-Reads are bounded in time and bytes: `first_byte` for the first event, `idle` between reads
-after that, `DRAIN_LIMIT` for the end of a body whose `[DONE]` came (an upstream that lingers is
+Reads are bounded in time and bytes: `first_byte` from the head to the first whole event with
+content, `idle` between two events that pass the gate after that (bytes that make no event
+are not progress: an upstream that drips a byte a second keeps neither clock running),
+`DRAIN_LIMIT` for the end of a body whose `[DONE]` came (an upstream that lingers is
 let go), one line or event at the provider's `max_event_bytes` (the gate's SSE decoder refuses
 a longer one), and at most `MAX_QUIET_BYTES` taken in without anything passing the gate
 (endless events that never commit): past either the stream is malformed, not a reason to grow
@@ -56,9 +58,12 @@ class StreamReader:
         """Read until the first content (returned with what came before it). Raises
         `UpstreamFault` for a failure before that: the walk may still try another candidate."""
         gate = self.gate
-        limit = self.timeouts.first_byte
+        first_byte = self.timeouts.first_byte
+        deadline = trio.current_time() + first_byte  # for the first whole event with content
         while True:
-            raw = await self._read(limit)
+            if gate.done:
+                deadline = min(deadline, trio.current_time() + DRAIN_LIMIT)
+            raw = await self._read(deadline, first_byte)
             if raw is None:  # the body ended: a reply without content is still a reply
                 self.ended = True
                 return gate.end()
@@ -67,15 +72,19 @@ class StreamReader:
                 return passed
             if gate.fault is not None:
                 raise UpstreamFault(gate.fault)
-            limit = DRAIN_LIMIT if gate.done else self.timeouts.idle
 
     async def relay(self, reply: Reply) -> None:
         """Send the rest of a committed stream: `StreamData`, then its end."""
         gate = self.gate
         broke = gate.fault  # found in the bytes that committed the stream
+        idle = self.timeouts.idle
+        progress = trio.current_time()  # when an event last passed the gate
         try:
             while not self.ended and broke is None:
-                raw = await self._read(DRAIN_LIMIT if gate.done else self.timeouts.idle)
+                if gate.done:
+                    raw = await self._read(trio.current_time() + DRAIN_LIMIT, DRAIN_LIMIT)
+                else:
+                    raw = await self._read(progress + idle, idle)
                 if raw is None:
                     self.ended = True
                     passed = gate.end()
@@ -83,6 +92,7 @@ class StreamReader:
                     passed = self._feed(raw)
                     broke = gate.fault
                 if passed:
+                    progress = trio.current_time()
                     await self._tell_usage(reply)
                     await reply.send(StreamData(passed))
         except UpstreamFault as fault:
@@ -110,9 +120,10 @@ class StreamReader:
             self._usage = tap.usage
             await reply.send(StreamUsage(tap.usage))
 
-    async def _read(self, limit: float) -> bytes | None:
-        """The next piece of the body; None at its end (or when a finished stream lingers)."""
-        with trio.move_on_after(limit):
+    async def _read(self, deadline: float, limit: float) -> bytes | None:
+        """The next piece of the body by `deadline` (`limit` seconds after the clock that set
+        it started); None at its end (or when a finished stream lingers)."""
+        with trio.move_on_at(deadline):
             try:
                 return await anext(self.chunks)
             except StopAsyncIteration:
@@ -123,7 +134,7 @@ class StreamReader:
             return None  # [DONE] came but the body did not end: let it go
         phase = "after it started" if self.gate.started else "before its first event"
         raise _fault(
-            FailureClass.TIMEOUT, f"upstream stream stalled {phase} (no data for {limit:g}s)"
+            FailureClass.TIMEOUT, f"upstream stream stalled {phase} (no event for {limit:g}s)"
         )
 
 

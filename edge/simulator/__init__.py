@@ -14,6 +14,7 @@ bodies and stream chunks), `wire` (h11 over a trio stream), `server` (the `Simul
 from edge.simulator.replies import (
     Complete,
     Cut,
+    Drip,
     Error,
     Garbage,
     Hang,
@@ -33,6 +34,7 @@ from edge.simulator.server import Simulator
 __all__ = [
     "Complete",
     "Cut",
+    "Drip",
     "Error",
     "Garbage",
     "Hang",

@@ -14,7 +14,16 @@ import h11
 import trio
 
 from edge.simulator import payloads
-from edge.simulator.replies import Complete, Cut, Error, Garbage, SimRequest, Stall, error_envelope
+from edge.simulator.replies import (
+    Complete,
+    Cut,
+    Drip,
+    Error,
+    Garbage,
+    SimRequest,
+    Stall,
+    error_envelope,
+)
 from edge.simulator.wire import HTTPWire
 
 JSON = "application/json"
@@ -37,6 +46,19 @@ async def send_error(wire: HTTPWire, reply: Error) -> bool:
         return True
     body = error_envelope(reply.status) if reply.body is None else reply.body
     return await send_json(wire, reply.status, body, reply.headers)
+
+
+async def send_drip(wire: HTTPWire, reply: Drip) -> None:
+    """`reply.prefix`, then its data a byte at a time; then an RST, or silence for ever."""
+    if reply.prefix:
+        await wire.stream.send_all(reply.prefix)
+    for byte in reply.data:
+        await wire.stream.send_all(bytes((byte,)))
+        await trio.sleep(reply.interval)
+    if reply.reset:
+        await wire.close(reset=True)
+        return
+    await trio.sleep_forever()
 
 
 async def send_garbage(wire: HTTPWire, request: SimRequest, reply: Garbage) -> bool:

@@ -191,7 +191,20 @@ class Garbage:
     hold: bool = False
 
 
-Reply: TypeAlias = Complete | Error | Hang | Stall | Cut | Garbage
+@attrs.frozen
+class Drip:
+    """Raw bytes, not framed by h11: `prefix` at once, then `data` a byte every `interval`
+    seconds (a drip-feed that keeps a connection busy without ever finishing), then an RST
+    with `reset`, else silence until the client gives up."""
+
+    data: bytes
+    interval: float = 0.5
+    prefix: bytes = b""
+    reset: bool = False
+    delay: float = 0.0
+
+
+Reply: TypeAlias = Complete | Error | Hang | Stall | Cut | Garbage | Drip
 Script: TypeAlias = Callable[[SimRequest], Reply]
 ReplyOrScript: TypeAlias = Reply | Script
 

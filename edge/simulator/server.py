@@ -26,6 +26,7 @@ import trio
 from edge.simulator import payloads, perform
 from edge.simulator.replies import (
     Complete,
+    Drip,
     Error,
     Garbage,
     Hang,
@@ -224,6 +225,9 @@ class Simulator:
             return await perform.send_garbage(wire, request, reply)
         if isinstance(reply, Hang):
             await trio.sleep_forever()
+        if isinstance(reply, Drip):
+            await perform.send_drip(wire, reply)
+            return False
         envelope = self._envelope(reply.reply, request)
         return await perform.send_partial(wire, request, reply, envelope)
 

@@ -157,7 +157,7 @@ async def test_a_stream_cut_before_content_fails_over(nursery: trio.Nursery) -> 
     ("parts", "stream", "message"),
     [
         ((), False, "upstream sent no reply within 1s"),
-        ((SSE_HEAD,), True, "upstream stream stalled before its first event (no data for 1s)"),
+        ((SSE_HEAD,), True, "upstream stream stalled before its first event (no event for 1s)"),
         (
             (http_reply(COMPLETION)[:-10],),
             False,
@@ -183,7 +183,7 @@ async def test_a_stream_that_stalls_after_content_ends_broken_by_timeout(
         upstream = await start_upstream(nursery, then(first, hold=True))
         failure = await broken_stream(upstream.url)
     assert failure.failure is FailureClass.TIMEOUT
-    assert failure.message == "upstream stream stalled after it started (no data for 1s)"
+    assert failure.message == "upstream stream stalled after it started (no event for 1s)"
 
 
 async def test_a_body_over_max_response_bytes_is_malformed(nursery: trio.Nursery) -> None:

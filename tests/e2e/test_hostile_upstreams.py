@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import trio
 
-from edge.simulator import Complete, Error, Garbage, Reply, always
+from edge.simulator import Complete, Drip, Error, Garbage, Reply, always
 from protocols.sse import SSEDecoder
 from tests.e2e.harness import launch
 from tests.e2e.test_responses_native import native_events
@@ -255,3 +255,50 @@ async def test_a_bad_event_mid_responses_stream_ends_with_response_failed(bad: b
     assert "response.output_text.delta" in events
     assert events[-1] == "response.failed" and "response.completed" not in events
     assert gateway.upstreams["beta"].calls == []
+
+
+# -- drip-feeds and resets: bytes that keep a connection busy without making progress ----------
+
+SSE_HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_head_dripped_a_byte_at_a_time_fails_over_at_first_byte(stream: bool) -> None:
+    head = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 9\r\n\r\n"
+    with trio.fail_after(10):
+        response, _, _ = await call(Drip(head, interval=0.1), stream=stream)
+    served_by_beta(response, stream)
+    assert response.headers["x-baton-route"] == "alpha/m=timeout,beta/m=200"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_reset_in_the_middle_of_the_head_fails_over(stream: bool) -> None:
+    with trio.fail_after(10):
+        response, _, _ = await call(
+            Drip(b"HTTP/1.1 200 OK\r\ncontent-ty", interval=0, reset=True), stream=stream
+        )
+    served_by_beta(response, stream)
+    assert response.headers["x-baton-route"].startswith("alpha/m=")
+    assert response.headers["x-baton-route"] != "alpha/m=200,beta/m=200"
+
+
+async def test_a_first_event_dripped_a_byte_at_a_time_fails_over_at_first_byte() -> None:
+    # a byte every 0.5 s keeps `idle` (2 s) from ever running out between reads; what must
+    # run out is `first_byte` (2 s) for the first whole event
+    with trio.fail_after(10):
+        began = trio.current_time()
+        response, _, _ = await call(Drip(CONTENT, interval=0.5, prefix=SSE_HEAD), stream=True)
+        took = trio.current_time() - began
+    served_by_beta(response, True)
+    assert response.headers["x-baton-route"] == "alpha/m=timeout,beta/m=200"
+    assert took < 8  # not the call's whole deadline (20 s)
+
+
+async def test_an_event_dripped_mid_stream_ends_the_stream_at_idle() -> None:
+    with trio.fail_after(10):
+        response, _, _ = await call(
+            Drip(CONTENT, interval=0.5, prefix=SSE_HEAD + CONTENT), stream=True
+        )
+    error = in_band_error(response)
+    assert error["code"] == "timeout"
+    assert "no event for 2s" in error["message"]
