@@ -167,21 +167,30 @@ class Exchange:
         raise _fault(FailureClass.TIMEOUT, f"upstream sent no reply within {limit:g}s")
 
     async def _read_whole(self, response: httpx2.Response) -> bytes:
-        """The whole body, within `idle` seconds and `max_response_bytes`."""
-        pieces: list[bytes] = []
-        size, limit = 0, self.max_response_bytes
+        """The whole body, within `idle` seconds and `max_response_bytes`. It gathers in one
+        growing buffer, not a list of pieces: a big one lives in memory of its own that goes
+        back to the system when it is let go, where thousands of pieces fragment the heap
+        (a reply refused at the 32 MiB bound left the process 33 MB larger for good)."""
+        body = bytearray()
+        limit = self.max_response_bytes
+        message = f"upstream reply is over max_response_bytes ({limit} bytes)"
+        declared = response.headers.get("content-length", "")
+        if (
+            declared.isdigit()
+            and int(declared) > limit
+            and "content-encoding" not in response.headers
+        ):
+            raise _fault(FailureClass.MALFORMED, message)  # refused before it is read
         with trio.move_on_after(self.timeouts.idle):
             try:
                 async with aclosing(decoded_body(response)) as chunks:
                     async for piece in chunks:
-                        size += len(piece)
-                        if size > limit:
-                            message = f"upstream reply is over max_response_bytes ({limit} bytes)"
+                        if len(body) + len(piece) > limit:
                             raise _fault(FailureClass.MALFORMED, message)
-                        pieces.append(piece)
+                        body += piece
             except httpx2.HTTPError as exc:
                 raise UpstreamFault(transport_failure(exc, after_head=True)) from exc
-            return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+            return bytes(body)
         raise _fault(FailureClass.TIMEOUT, f"upstream stalled for {self.timeouts.idle:g}s")
 
 
