@@ -2,9 +2,10 @@
 
 Each case (a key echoed in an error, nesting without end, a reply past the size bound, a gzip
 bomb, an endless line, a redirect, a head dripped a byte at a time, a reset mid-head) is
-served three times through the chain `alpha -> beta`: every call is answered by beta, no
-reply carries the key, and once the cases are over the process holds no more descriptors than
-before and its memory is back near where it was (each case's bytes were bounded and let go).
+served three times through the chain `alpha -> beta`: every call is answered by beta; the key
+appears in no reply, header, `/stats`, `/metrics`, log line (at DEBUG), request-log file or
+telemetry row; and once the cases are over the process holds no more descriptors than before
+and its memory is back near where it was (each case's bytes were bounded and let go).
 """
 
 from __future__ import annotations
@@ -89,10 +90,11 @@ async def test_hostile_upstreams_leave_a_real_process_as_they_found_it(tmp_path:
             path = tmp_path / "baton.yaml"
             path.write_text(yaml.safe_dump(document))
             port = await free_port()
+            log = (tmp_path / "log.txt").open("wb")
             process = await trio.lowlevel.open_process(
-                serve_command(path, port, tmp_path / "state"),
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+                serve_command(path, port, tmp_path / "state", "--log-requests", str(tmp_path)),
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
             replies: list[bytes] = []
             try:
@@ -126,11 +128,21 @@ async def test_hostile_upstreams_leave_a_real_process_as_they_found_it(tmp_path:
                         assert (await ask("fine", False)).status_code == 200
                     await trio.sleep(2.5)  # idle upstream connections are let go after 4 s
                     rss_after, fds_after = rss_mb(process.pid), descriptors(process.pid)
+                    for path_ in ("/stats", "/metrics"):
+                        replies.append((await client.get(path_)).content)
             finally:
                 process.send_signal(signal.SIGTERM)
                 await process.wait()
+                log.close()
             nursery.cancel_scope.cancel()
     assert all(KEY.encode() not in reply for reply in replies)
+    files = [path for path in tmp_path.rglob("*") if path.is_file()]  # logs, request logs, db
+    assert any(path.name == "telemetry.sqlite3" for path in files)
+    assert any(path.name == "attempts.json" for path in files)
+    assert b"attempt alpha/m" in (tmp_path / "log.txt").read_bytes()  # DEBUG lines were written
+    assert [
+        path for path in files if path.name != "baton.yaml" and KEY.encode() in path.read_bytes()
+    ] == []
     assert fds_after <= fds_before + 4, (fds_before, fds_after)
     # each case's bytes were bounded (32 MiB at most) and given back: within a few MB
     assert rss_after - rss_before < 16, (rss_before, rss_after)
