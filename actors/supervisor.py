@@ -133,6 +133,7 @@ class Supervisor:
             except BaseException:
                 _answer_and_close(call, Failed(InternalError(_CRASHED), Provenance(None, None, 0)))
                 raise
+            del call  # not held while waiting for the next: it carries the request
 
     def _start(self, calls: trio.Nursery, call: Call) -> None:
         context = call.context or contextvars.copy_context()
