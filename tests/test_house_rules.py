@@ -26,8 +26,9 @@ IMPURE = {
     "loguru",
     "coredis",
 }
-# A path to something beside the repository (../shared, /work/shared) works on one machine and
-# fails in CI's fresh clone; the `"shared" / ...` form is how such a path was once spelt.
+# A path to something beside the repository (the shared folder next to the clone, relative or
+# absolute) works on one machine and fails in CI's fresh clone; the `"shared" / ...` form is
+# how such a path was once spelt.
 OUTSIDE = re.compile(rb"""\.\./shared\b|/work/shared\b|["']shared["']\s*/""")
 
 
