@@ -34,7 +34,7 @@ from edge.chat import chat_blueprint
 from edge.context import EdgeContext
 from edge.dashboard import LIVE_PATH, PAGE_PATH, dashboard_blueprint
 from edge.ops import health_blueprint, ops_blueprint
-from edge.replies import JSON, error_response
+from edge.replies import error_response
 from edge.request_ids import RequestIds
 from edge.responses_routes import responses_blueprint
 from edge.stopping import Stopping
@@ -42,6 +42,7 @@ from protocols.errors import (
     BadRequest,
     BatonError,
     CallerError,
+    InternalError,
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
@@ -49,10 +50,6 @@ from protocols.errors import (
 
 KEYLESS = frozenset({"/health", PAGE_PATH, LIVE_PATH})
 CALLS = frozenset({"/v1/chat/completions", "/chat/completions", "/v1/responses", "/responses"})
-_INTERNAL = (
-    b'{"error":{"message":"internal gateway error","type":"server_error",'
-    b'"param":null,"code":"internal_error"}}'
-)
 
 
 def create_app(system: ActorSystem, stopping: Stopping) -> QuartTrio:
@@ -105,18 +102,21 @@ def install_error_envelopes(app: QuartTrio) -> None:
 
     @app.errorhandler(BatonError)
     async def baton_error(error: BatonError) -> Response:
-        reply = error_response(error)
-        return Response(reply.body, reply.status, dict(reply.headers))
+        return _envelope(error)
 
     @app.errorhandler(HTTPException)
     async def http_error(error: HTTPException) -> Response:
-        reply = error_response(_as_baton_error(error))
-        return Response(reply.body, reply.status, dict(reply.headers))
+        return _envelope(_as_baton_error(error))
 
     @app.errorhandler(Exception)
     async def unexpected(error: Exception) -> Response:
         logger.opt(exception=error).error("unhandled error serving {}", _what())
-        return Response(_INTERNAL, 500, {"content-type": JSON})
+        return _envelope(InternalError("internal gateway error"))
+
+
+def _envelope(error: BatonError) -> Response:
+    reply = error_response(error)
+    return Response(reply.body, reply.status, dict(reply.headers))
 
 
 def _as_baton_error(error: HTTPException) -> BatonError:

@@ -63,13 +63,14 @@ from hypercorn.trio.tcp_server import MAX_RECV, TCPServer
 from hypercorn.trio.worker_context import WorkerContext
 from loguru import logger
 
+from protocols.errors import GatewayOverloaded
+
 WRITE_TIMEOUT = 60.0  # a client that takes longer to accept one write is taken to be gone
 REFUSE_TIMEOUT = 1.0  # the most a refused connection gets to take its 503
 REFUSAL_LOG_EVERY = 10.0  # seconds between warnings about refused connections
-_BUSY_BODY = (
-    b'{"error":{"message":"the gateway has too many open connections; retry shortly",'
-    b'"type":"server_error","param":null,"code":"too_many_connections"}}'
-)
+_BUSY_BODY = GatewayOverloaded(
+    "the gateway has too many open connections; retry shortly", code="too_many_connections"
+).body()
 _BUSY = (
     b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n"
     b"retry-after: 1\r\nconnection: close\r\ncontent-length: %d\r\n\r\n%b"
