@@ -14,6 +14,7 @@ from loguru import logger
 
 import config as baton_config
 from edge import logs
+from edge.memory import return_large_blocks
 
 
 def default_data_dir() -> Path:
@@ -130,6 +131,7 @@ def _serve(args: argparse.Namespace) -> int:
     data_dir = resolve_data_dir(args.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     _raise_open_file_limit()
+    return_large_blocks()
     if args.workers > 1:
         from edge.workers import run_workers
 

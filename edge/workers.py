@@ -26,6 +26,7 @@ from loguru import logger
 
 import config as baton_config
 from edge import logs
+from edge.memory import return_large_blocks
 from edge.request_log import recording
 from edge.server import BACKLOG, Listen, hypercorn_config, serve
 
@@ -94,6 +95,7 @@ def _worker(
     listen: Listen,
 ) -> None:
     logs.configure_with(log_options)
+    return_large_blocks()  # a spawned process starts with glibc's defaults again
     loaded = baton_config.load(config_path)
     logs.register_secrets(logs.config_secrets(loaded.config))  # before any actor can log
     trio.run(
