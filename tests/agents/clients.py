@@ -469,7 +469,8 @@ def sse(event: Mapping[str, Any]) -> bytes:
 
 @attrs.define
 class ResponsesStub:
-    """Answers every request with the same Responses-API event stream, then closes."""
+    """Answers every request with the same event stream, then closes: Responses-API events,
+    or Messages ones (`messages_stream`): each goes out as `event: <type>` and `data: <json>`."""
 
     events: Sequence[Mapping[str, Any]]
     requests: list[SeenRequest] = attrs.field(factory=list)
@@ -538,4 +539,30 @@ def full_stream(text: str, model: str = "vm") -> list[dict[str, Any]]:
         {"type": "response.content_part.done", **where, "part": {**part, "text": text}},
         {"type": "response.output_item.done", "output_index": 0, "item": message_item(text)},
         {"type": "response.completed", "response": done},
+    ]
+
+
+def messages_stream(text: str, model: str = "vm") -> list[dict[str, Any]]:
+    """What the Anthropic API sends for a one-text-block streamed Messages reply."""
+    message = {
+        "id": "msg_1",
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [],
+        "stop_reason": None,
+        "stop_sequence": None,
+        "usage": {"input_tokens": 5, "output_tokens": 1},
+    }
+    return [
+        {"type": "message_start", "message": message},
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}},
+        {"type": "content_block_stop", "index": 0},
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+            "usage": {"output_tokens": 2},
+        },
+        {"type": "message_stop"},
     ]
