@@ -1,9 +1,10 @@
-"""Real coding-agent CLIs (Codex, OpenCode) run headless against a baton gateway.
+"""Real coding-agent CLIs (Codex, OpenCode, Claude Code) run headless against a baton gateway.
 
 Everything a test needs to run one non-interactive turn of a client, hermetically:
 
-* where the client is (`codex_bin`, `opencode_bin`): `tests/agents/node_modules/.bin`, filled
-  by `npm ci --prefix tests/agents`, or a path in `BATON_CODEX_BIN` / `BATON_OPENCODE_BIN`;
+* where the client is (`codex_bin`, `opencode_bin`, `claude_bin`): `tests/agents/node_modules/
+  .bin`, filled by `npm ci --prefix tests/agents`, or a path in `BATON_CODEX_BIN` /
+  `BATON_OPENCODE_BIN` / `BATON_CLAUDE_BIN`;
 * a throwaway home per run (`ClientHome`): HOME, the XDG dirs and CODEX_HOME all point into a
   temp dir, the environment is built from scratch (no proxies, no real API keys), and each
   client's config there turns off what would reach past 127.0.0.1;
@@ -54,6 +55,16 @@ needs_codex = pytest.mark.skipif(
 )
 needs_opencode = pytest.mark.skipif(
     opencode_bin() is None, reason=f"OpenCode (npm opencode-ai) is not installed: {INSTALL_HINT}"
+)
+
+
+def claude_bin() -> Path | None:
+    return _client("BATON_CLAUDE_BIN", "claude")
+
+
+needs_claude = pytest.mark.skipif(
+    claude_bin() is None,
+    reason=f"Claude Code (npm @anthropic-ai/claude-code) is not installed: {INSTALL_HINT}",
 )
 
 
@@ -216,6 +227,83 @@ def opencode_texts(stdout: str) -> list[str]:
         if event.get("type") == "text" and isinstance(part, dict):
             texts.append(part.get("text", ""))
     return texts
+
+
+# Claude Code offline. CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC alone already stops everything
+# but the model calls (checked with strace: without it, a `claude -p` turn also sends
+# `HEAD {ANTHROPIC_BASE_URL}/api/hello` and resolves api.anthropic.com); the DISABLE_* it implies
+# are set as well, so one renamed switch does not open a socket. Retries are off: baton does the
+# failing over, and a broken gateway should fail the test at once, not after ten backoffs.
+CLAUDE_ENV = {
+    "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+    "DISABLE_AUTOUPDATER": "1",
+    "DISABLE_TELEMETRY": "1",
+    "DISABLE_ERROR_REPORTING": "1",
+    "CLAUDE_CODE_MAX_RETRIES": "0",
+}
+
+
+def claude_env(
+    home: ClientHome, base_url: str, api_key: str, model: str | None = None, **extra: str
+) -> dict[str, str]:
+    """The environment for `claude -p` against `base_url` (baton's root, no `/v1`).
+
+    ANTHROPIC_API_KEY makes Claude Code send `x-api-key` (ANTHROPIC_AUTH_TOKEN would send
+    `Authorization: Bearer`). `model` None leaves the model to Claude Code, which then sends
+    its own ids (`claude-opus-5-5` by default in 2.1.332) and the gateway has to alias them; a
+    name sets ANTHROPIC_MODEL and the small/fast model to it, which Claude Code sends verbatim
+    (it warns `[claude-code:unrecognized_model]` on stderr and carries on). CLAUDE_CONFIG_DIR
+    keeps `.claude.json`, sessions and plugins inside the temp home.
+    """
+    env = home.env(
+        api_key,
+        CLAUDE_CONFIG_DIR=str(home.home / ".claude"),
+        ANTHROPIC_BASE_URL=base_url,
+        ANTHROPIC_API_KEY=api_key,
+        **CLAUDE_ENV,
+    )
+    if model is not None:
+        env.update(
+            ANTHROPIC_MODEL=model,
+            ANTHROPIC_SMALL_FAST_MODEL=model,
+            ANTHROPIC_DEFAULT_HAIKU_MODEL=model,
+        )
+    env.update(extra)
+    return env
+
+
+def claude_command(binary: Path, prompt: str, *, allowed_tools: str = "Read") -> list[str]:
+    """`claude -p` for one headless turn, its result as one JSON document on stdout.
+
+    `--allowedTools Read` lets the model read files without a permission prompt (there is no
+    one to answer it in print mode). It works as root, where `--dangerously-skip-permissions`
+    is refused unless IS_SANDBOX=1 is set. `--max-turns 3` bounds a tool loop gone wrong.
+    """
+    return [
+        str(binary),
+        "-p",
+        prompt,
+        "--output-format",
+        "json",
+        "--max-turns",
+        "3",
+        "--allowedTools",
+        allowed_tools,
+        "--no-session-persistence",
+        "--strict-mcp-config",
+    ]
+
+
+def claude_result(stdout: str) -> dict[str, Any]:
+    """The `{"type": "result", ...}` document `claude -p --output-format json` prints."""
+    for line in reversed(stdout.strip().splitlines()):
+        try:
+            document = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(document, dict) and document.get("type") == "result":
+            return document
+    return {}
 
 
 @attrs.frozen
@@ -381,7 +469,8 @@ def sse(event: Mapping[str, Any]) -> bytes:
 
 @attrs.define
 class ResponsesStub:
-    """Answers every request with the same Responses-API event stream, then closes."""
+    """Answers every request with the same event stream, then closes: Responses-API events,
+    or Messages ones (`messages_stream`): each goes out as `event: <type>` and `data: <json>`."""
 
     events: Sequence[Mapping[str, Any]]
     requests: list[SeenRequest] = attrs.field(factory=list)
@@ -450,4 +539,30 @@ def full_stream(text: str, model: str = "vm") -> list[dict[str, Any]]:
         {"type": "response.content_part.done", **where, "part": {**part, "text": text}},
         {"type": "response.output_item.done", "output_index": 0, "item": message_item(text)},
         {"type": "response.completed", "response": done},
+    ]
+
+
+def messages_stream(text: str, model: str = "vm") -> list[dict[str, Any]]:
+    """What the Anthropic API sends for a one-text-block streamed Messages reply."""
+    message = {
+        "id": "msg_1",
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [],
+        "stop_reason": None,
+        "stop_sequence": None,
+        "usage": {"input_tokens": 5, "output_tokens": 1},
+    }
+    return [
+        {"type": "message_start", "message": message},
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}},
+        {"type": "content_block_stop", "index": 0},
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+            "usage": {"output_tokens": 2},
+        },
+        {"type": "message_stop"},
     ]

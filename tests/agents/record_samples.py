@@ -6,7 +6,9 @@ Runs each installed client once through a recording proxy in front of a baton ga
 upstream, as in the tests) and writes, per client and wire API, the request that carried the
 turn (`<name>_request.json`) and its headers (`<name>_request_headers.json`, key redacted).
 For Codex over WebSocket (`supports_websockets = true`) it talks to a small trio-websocket stub
-instead and writes every `response.create` frame Codex sent (`codex_ws_frames.json`). Rerun it
+instead and writes every `response.create` frame Codex sent (`codex_ws_frames.json`). Claude
+Code speaks the Anthropic Messages API, so it talks to a stub answering Messages SSE
+(`clients.messages_stream`) and its turn lands in `claude_code_request*.json`. Rerun it
 after bumping a client in package.json; `test_codex_responses_contract` compares the Codex
 request's shape with the recorded one.
 """
@@ -26,10 +28,15 @@ from trio_websocket import ConnectionClosed, WebSocketRequest, serve_websocket
 from tests.agents.clients import (
     OPENCODE_ENV,
     ClientHome,
+    ResponsesStub,
     SeenRequest,
+    claude_bin,
+    claude_command,
+    claude_env,
     codex_bin,
     codex_command,
     message_item,
+    messages_stream,
     opencode_bin,
     opencode_command,
     run_client,
@@ -43,6 +50,8 @@ def save(name: str, request: SeenRequest) -> None:
     headers: dict[str, Any] = dict(request.headers)
     if "authorization" in headers:
         headers["authorization"] = "Bearer <baton client key>"
+    if "x-api-key" in headers:
+        headers["x-api-key"] = "<baton client key>"
     SAMPLES.mkdir(exist_ok=True)
     body = json.dumps(request.json(), indent=2, ensure_ascii=False) + "\n"
     (SAMPLES / f"{name}_request.json").write_text(body)
@@ -127,16 +136,34 @@ async def record_codex_websocket(root: Path) -> None:
     print(f"wrote samples/codex_ws_frames.json ({len(frames)} frames)")
 
 
+async def record_claude_code(root: Path) -> None:
+    """One `claude -p` turn against a Messages stub (baton's /v1/messages may not exist yet);
+    Claude Code picks its own model id, as it does when only ANTHROPIC_BASE_URL is set."""
+    home = ClientHome(root / "claude_code").create()
+    binary = claude_bin()
+    assert binary is not None
+    async with trio.open_nursery() as nursery:
+        stub = await ResponsesStub(messages_stream("recorded")).start(nursery)
+        env = claude_env(home, stub.url, "sample-key")
+        run = await run_client(claude_command(binary, PROMPT), env, home.workdir)
+        nursery.cancel_scope.cancel()
+    if run.returncode != 0 or not stub.requests:
+        sys.exit(f"claude_code: no usable run\n{run.output}")
+    save("claude_code", stub.requests[-1])
+
+
 async def main() -> None:
     names = ["codex"] if codex_bin() else []
     names += ["opencode_chat", "opencode_responses"] if opencode_bin() else []
-    if not names:
+    if not names and not claude_bin():
         sys.exit("no client installed: npm ci --prefix tests/agents")
     with tempfile.TemporaryDirectory(prefix="baton-agents-") as root:
         for name in names:
             await record(name, Path(root))
         if codex_bin():
             await record_codex_websocket(Path(root))
+        if claude_bin():
+            await record_claude_code(Path(root))
 
 
 if __name__ == "__main__":
