@@ -36,8 +36,9 @@ Anthropic wraps its error as `{"type": "error", "error": {"type": ..., "message"
 like OpenAI's `{"error": ...}`) and names the class in the error's `type`. With a status, the
 status decides (529 `overloaded_error` is a 5xx; `prompt is too long` on a 400 or 413 is the
 context). Without one (a stream's `error` event, an error in a 200 body) the type does:
-`ERROR_TYPE_CLASSES` (`overloaded_error` and `api_error`: server, `rate_limit_error`: rate
-limit, `authentication_error` and `permission_error`: auth, `not_found_error`: not found).
+`ERROR_TYPE_CLASSES` (`overloaded_error` and `api_error`: server, `rate_limit_error` and
+`billing_error`: rate limit, `authentication_error` and `permission_error`: auth,
+`not_found_error`: not found, `timeout_error`: timeout).
 """
 
 from __future__ import annotations
@@ -150,6 +151,8 @@ ERROR_TYPE_CLASSES = {
     "authentication_error": FailureClass.AUTH,
     "permission_error": FailureClass.AUTH,
     "not_found_error": FailureClass.NOT_FOUND,
+    "billing_error": FailureClass.RATE_LIMIT,  # the key's credit ran out, as a 402
+    "timeout_error": FailureClass.TIMEOUT,
     "overloaded_error": FailureClass.SERVER,
     "api_error": FailureClass.SERVER,
 }

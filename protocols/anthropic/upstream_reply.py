@@ -69,7 +69,11 @@ def completion_from_message(
             calls.append(
                 {"id": str(block.get("id") or ""), "type": "function", "function": function}
             )
-    reply: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts else None}
+    reply: dict[str, Any] = {
+        "role": "assistant",
+        "content": "".join(texts) if texts else None,
+        "refusal": None,  # a refusal is a stop reason (`content_filter`), not a text apart
+    }
     if thoughts:
         reply["reasoning_content"] = "".join(thoughts)
     if calls:

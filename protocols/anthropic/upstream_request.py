@@ -21,7 +21,11 @@ The parameters:
 - `max_completion_tokens`, else `max_tokens`, else `default_max_tokens` (Anthropic requires
   one); `stop` becomes `stop_sequences`; `user` becomes `metadata.user_id`; `top_p`, `top_k`
   pass; `temperature` is clamped to Anthropic's 0..1 (OpenAI's range is 0..2; a clamp keeps
-  0..1 meaning what it meant, where scaling would change every request).
+  0..1 meaning what it meant, where scaling would change every request). Anthropic is
+  retiring these three: the `anthropic` SDK (2.17) no longer has them, newer models refuse any
+  value but the default, and newer API versions refuse them outright. With `sampling=False`
+  (for such models or versions) they are dropped rather than turned into a 400 that would go
+  back to the client as its own fault.
 - `tools` (functions) become `{name, description, input_schema}`; `tool_choice` `auto`,
   `required`, `none` and a named function become `auto`, `any`, `none` and `tool`;
   `parallel_tool_calls: false` becomes `disable_parallel_tool_use`.
@@ -62,9 +66,10 @@ Turn = dict[str, Any]
 
 
 def messages_from_chat(
-    payload: dict[str, Any], model: str, *, default_max_tokens: int = 8192
+    payload: dict[str, Any], model: str, *, default_max_tokens: int = 8192, sampling: bool = True
 ) -> dict[str, Any]:
-    """The Messages request for `model` that says what the Chat request `payload` says."""
+    """The Messages request for `model` that says what the Chat request `payload` says.
+    `sampling`: pass `temperature`, `top_p` and `top_k` on (see the module's docstring)."""
     system, turns = _conversation(payload.get("messages"))
     request: dict[str, Any] = {"model": model, "max_tokens": _max_tokens(payload)}
     request["max_tokens"] = request["max_tokens"] or default_max_tokens
@@ -82,7 +87,7 @@ def messages_from_chat(
     stops = [item for item in stops if isinstance(item, str) and item]
     if stops:
         request["stop_sequences"] = stops
-    for name in ("temperature", "top_p", "top_k"):
+    for name in ("temperature", "top_p", "top_k") if sampling else ():
         value = payload.get(name)
         if isinstance(value, int | float) and not isinstance(value, bool):
             request[name] = min(max(value, 0), 1) if name == "temperature" else value

@@ -44,7 +44,7 @@ class MessagesChatGate(ChatStreamGate):
     created: int = attrs.field(factory=lambda: int(time.time()))
     _id: str = "chatcmpl-"
     _model: str = ""
-    _usage: dict[str, Any] | None = None  # the Anthropic usage so far
+    _counts: dict[str, Any] | None = None  # the Anthropic usage so far
     _tools: dict[int, int] = attrs.field(factory=dict)  # content block index -> tool call index
 
     def _take(self, data: str) -> bytes:
@@ -60,18 +60,18 @@ class MessagesChatGate(ChatStreamGate):
             message = message if isinstance(message, dict) else {}
             self._id = completion_id(message.get("id"))
             self._model = str(message.get("model") or "")
-            self._usage = merge_usage(None, message.get("usage"))
+            self._counts = merge_usage(None, message.get("usage"))
             return [self._chunk({"role": "assistant", "content": ""})]
         if kind == "content_block_start":
             return self._block_start(event.get("index"), event.get("content_block"))
         if kind == "content_block_delta":
             return self._block_delta(event.get("index"), event.get("delta"))
         if kind == "message_delta":
-            self._usage = merge_usage(self._usage, event.get("usage"))
+            self._counts = merge_usage(self._counts, event.get("usage"))
             delta = event.get("delta")
             reason = delta.get("stop_reason") if isinstance(delta, dict) else None
             chunks = [self._chunk({}, finish_reason=finish_reason(reason))]
-            usage = chat_usage(self._usage)
+            usage = chat_usage(self._counts)
             if usage is not None:
                 chunks.append({**self._chunk({}), "choices": [], "usage": usage})
             return chunks
