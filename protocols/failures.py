@@ -31,6 +31,14 @@ use: `rate_limit_exceeded`, `invalid_request_error`, ...); anything else is drop
 
 An upstream 413 that speaks of tokens is a context/size limit of that provider (Groq answers
 413 for prompts over its per-minute token budget), which another candidate may not share.
+
+Anthropic wraps its error as `{"type": "error", "error": {"type": ..., "message": ...}}` (read
+like OpenAI's `{"error": ...}`) and names the class in the error's `type`. With a status, the
+status decides (529 `overloaded_error` is a 5xx; `prompt is too long` on a 400 or 413 is the
+context). Without one (a stream's `error` event, an error in a 200 body) the type does:
+`ERROR_TYPE_CLASSES` (`overloaded_error` and `api_error`: server, `rate_limit_error` and
+`billing_error`: rate limit, `authentication_error` and `permission_error`: auth,
+`not_found_error`: not found, `timeout_error`: timeout).
 """
 
 from __future__ import annotations
@@ -138,6 +146,16 @@ _CONTEXT_PATTERN = re.compile(
     re.IGNORECASE,
 )
 _RATE_CODES = ("rate_limit", "ratelimit", "quota", "too_many_requests", "resource_exhausted")
+# error types that say the class themselves (Anthropic's vocabulary), for errors with no status
+ERROR_TYPE_CLASSES = {
+    "authentication_error": FailureClass.AUTH,
+    "permission_error": FailureClass.AUTH,
+    "not_found_error": FailureClass.NOT_FOUND,
+    "billing_error": FailureClass.RATE_LIMIT,  # the key's credit ran out, as a 402
+    "timeout_error": FailureClass.TIMEOUT,
+    "overloaded_error": FailureClass.SERVER,
+    "api_error": FailureClass.SERVER,
+}
 
 
 def classify_response(
@@ -175,7 +193,7 @@ def classify_error_object(
     message = _message(error, status)
     code = _str_field(error, "code")
     type_ = _str_field(error, "type")
-    failure = FailureClass.SERVER
+    failure = ERROR_TYPE_CLASSES.get(type_ or "", FailureClass.SERVER)
     text = f"{code or ''} {type_ or ''}".lower()
     if any(mark in text for mark in _RATE_CODES):
         failure = FailureClass.RATE_LIMIT

@@ -1,0 +1,1 @@
+"""The Anthropic Messages API: requests, replies and streams in both directions."""
