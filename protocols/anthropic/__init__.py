@@ -1,0 +1,41 @@
+"""The Anthropic Messages API at baton's two edges: pure translation, dicts and bytes.
+
+baton runs every call as Chat Completions inside, so Anthropic appears in two directions:
+
+- **Ingress** (a client such as Claude Code or the `anthropic` SDK calls baton's
+  `POST /v1/messages`): the `messages_*` modules. `messages_request` validates the client's body
+  as Anthropic would and translates it to a Chat request; `messages_reply` turns the Chat
+  completion that comes back into an Anthropic `Message`; `messages_stream` turns the Chat chunks
+  of a stream into Anthropic's exact SSE event sequence; `errors` gives every baton error
+  Anthropic's envelope and an error type a client can act on.
+- **Egress** (baton calls an upstream that speaks Messages natively): the `upstream_*` and
+  `native` modules, kept apart because the direction of every mapping is reversed there.
+
+The two share nothing but the vocabulary: ingress never sees an Anthropic upstream's bytes, and
+egress never sees an Anthropic client's. A request that both arrives and leaves as Messages is
+still translated through Chat in the ingress modules; a native pass-through is egress's concern.
+
+Malformed upstream replies and chunks raise `protocols.responses.UpstreamReplyError`, the same
+exception the Responses translation raises, so the edge classifies both one way.
+"""
+
+from protocols.anthropic.errors import anthropic_error, error_body, error_type_for
+from protocols.anthropic.messages_reply import message_from_completion, new_message_id
+from protocols.anthropic.messages_request import (
+    MessagesRequest,
+    messages_request_from_payload,
+    parse_messages_request,
+)
+from protocols.anthropic.messages_stream import MessagesStream
+
+__all__ = [
+    "MessagesRequest",
+    "MessagesStream",
+    "anthropic_error",
+    "error_body",
+    "error_type_for",
+    "message_from_completion",
+    "messages_request_from_payload",
+    "new_message_id",
+    "parse_messages_request",
+]
