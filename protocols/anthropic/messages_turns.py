@@ -92,10 +92,10 @@ class TurnBuilder:
                 parts += user_parts(block, at)
                 continue
             call_id = block.get("tool_use_id")
-            if not isinstance(call_id, str) or call_id not in self._pending:
+            if not isinstance(call_id, str) or call_id not in self._pending or call_id in answered:
                 raise BadRequest(
-                    f"unexpected tool_use_id in '{at}': each tool_result must answer a tool_use "
-                    "block of the previous message",
+                    f"unexpected tool_use_id in '{at}': each tool_result must answer, once, a "
+                    "tool_use block of the previous message",
                     param=f"{at}.tool_use_id",
                 )
             answered.append(call_id)
