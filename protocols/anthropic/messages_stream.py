@@ -12,9 +12,9 @@ deltas and `content_block_stop` (blocks numbered from 0, one open at a time), th
 Anthropic does. `message_start` is sent lazily, just before the first event that says
 something, so a role-only opener or a usage chunk yields no bytes: until `started`, the caller
 may still drop this stream's candidate for the next one without the client noticing. Its
-Message is empty, with `stop_reason` null and the usage known so far (normally all 0: Chat
-reports usage at the end); `message_delta` carries the final usage whole, which clients take as
-cumulative totals.
+Message is empty, with `stop_reason` null and the prompt's usage if already known (normally 0:
+Chat reports usage at the end) with `output_tokens` 0; `message_delta` carries the final usage
+whole, which clients take as cumulative totals.
 
 Blocks follow the deltas: reasoning (`reasoning_content`, or `reasoning`) opens a `thinking`
 block; text (`content`, then `refusal`) a `text` block; each tool call a `tool_use` block with
@@ -220,12 +220,9 @@ class MessagesStream:
     def _emit(self, type: str, **fields: Any) -> None:
         if not self._started:
             self._started = True
+            prompt = attrs.evolve(self._usage, output=None) if self._usage else None
             empty = message_object(
-                self.message_id,
-                self.model,
-                [],
-                stop_reason=None,
-                usage=usage_object(self._usage),
+                self.message_id, self.model, [], stop_reason=None, usage=usage_object(prompt)
             )
             start = {"type": "message_start", "message": empty}
             self._outbox.append(_event("message_start", start))
@@ -250,7 +247,9 @@ def _choice(chunk: Any) -> dict[str, Any] | None:
             "upstream reported an error mid-stream",
             error=error if isinstance(error, dict) else None,
         )
-    choices = chunk.get("choices") or []
+    choices = chunk.get("choices")
+    if choices is None:
+        choices = []
     if not isinstance(choices, list) or not all(isinstance(c, dict) for c in choices):
         raise UpstreamReplyError("'choices' of a stream chunk must be an array of objects")
     if not choices:
