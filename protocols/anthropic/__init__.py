@@ -4,7 +4,9 @@ baton runs every call as Chat Completions inside, so Anthropic appears in two di
 
 - **Ingress** (a client such as Claude Code or the `anthropic` SDK calls baton's
   `POST /v1/messages`): the `messages_*` modules. `messages_request` validates the client's body
-  as Anthropic would and translates it to a Chat request; `messages_reply` turns the Chat
+  as Anthropic would and translates it to a Chat request (its `messages` through
+  `messages_turns` and `messages_content`, its `tools` through `messages_tools`);
+  `messages_reply` turns the Chat
   completion that comes back into an Anthropic `Message`; `messages_stream` turns the Chat chunks
   of a stream into Anthropic's exact SSE event sequence; `errors` gives every baton error
   Anthropic's envelope and an error type a client can act on.
