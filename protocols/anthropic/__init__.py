@@ -3,19 +3,19 @@
 baton runs every call as Chat Completions inside, so Anthropic appears in two directions:
 
 - **Ingress** (a client such as Claude Code or the `anthropic` SDK calls baton's
-  `POST /v1/messages`): the `messages_*` modules. `messages_request` validates the client's body
-  as Anthropic would and translates it to a Chat request (its `messages` through
+  `POST /v1/messages`): the `messages_*` modules and `errors`. `messages_request` validates the
+  client's body as Anthropic would and translates it to a Chat request (its `messages` through
   `messages_turns` and `messages_content`, its `tools` through `messages_tools`);
-  `messages_reply` turns the Chat
-  completion that comes back into an Anthropic `Message`; `messages_stream` turns the Chat chunks
-  of a stream into Anthropic's exact SSE event sequence; `errors` gives every baton error
-  Anthropic's envelope and an error type a client can act on.
+  `messages_reply` turns the Chat completion that comes back into an Anthropic `Message`;
+  `messages_stream` turns the Chat chunks of a stream into Anthropic's exact SSE event
+  sequence; `errors` gives every baton error Anthropic's envelope and an error type a client
+  can act on.
 - **Egress** (baton calls an upstream that speaks Messages natively): the `upstream_*` and
-  `native` modules, kept apart because the direction of every mapping is reversed there.
+  `native` modules, kept apart because every mapping runs the other way there.
 
-The two share nothing but the vocabulary: ingress never sees an Anthropic upstream's bytes, and
-egress never sees an Anthropic client's. A request that both arrives and leaves as Messages is
-still translated through Chat in the ingress modules; a native pass-through is egress's concern.
+The two directions share vocabulary, not code paths: ingress reads a client's Messages and
+writes Chat, egress reads Chat and writes an upstream's Messages, so each can change without
+the other noticing.
 
 Malformed upstream replies and chunks raise `protocols.responses.UpstreamReplyError`, the same
 exception the Responses translation raises, so the edge classifies both one way.
