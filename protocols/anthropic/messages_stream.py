@@ -116,7 +116,8 @@ class MessagesStream:
 
     def finish(self, usage: Usage | None = None) -> bytes:
         """The upstream ended: close the open block, then `message_delta` and `message_stop`.
-        `usage`: the call's usage if the caller knows it, else what the chunks reported."""
+        `usage`: the call's usage if the caller knows it, else what the chunks reported. Raises
+        `UpstreamReplyError` if a tool call never got its name (then `fail` still works)."""
         if self._ended:
             return self._drain()
         self._close()
