@@ -25,6 +25,7 @@ class KnownProvider:
     # Ask streams for a usage chunk (`stream_options.include_usage`). Mistral sends usage in
     # its last chunk unasked, and its strict schema is not known to take the option.
     stream_usage: bool = True
+    kind: str = "openai"  # how baton speaks to it (config.model.PROVIDER_KINDS)
 
 
 KNOWN_PROVIDERS: tuple[KnownProvider, ...] = (
@@ -38,11 +39,12 @@ KNOWN_PROVIDERS: tuple[KnownProvider, ...] = (
     KnownProvider("together", "https://api.together.xyz/v1", 50),
     KnownProvider("deepseek", "https://api.deepseek.com/v1", 50),
     KnownProvider("openai", "https://api.openai.com/v1", 60),
-    KnownProvider("anthropic", "https://api.anthropic.com/v1", 60),
+    KnownProvider("anthropic", "https://api.anthropic.com/v1", 60, kind="anthropic"),
     KnownProvider("g4f", "http://127.0.0.1:1337/v1", 90, local=True),
 )
 
 KNOWN_BASE_URLS: Mapping[str, str] = {known.name: known.base_url for known in KNOWN_PROVIDERS}
+KNOWN_KINDS: Mapping[str, str] = {known.name: known.kind for known in KNOWN_PROVIDERS}
 
 DEFAULT_CHAINS: Mapping[str, tuple[str, ...]] = {
     "coding-elite": (

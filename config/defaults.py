@@ -80,6 +80,7 @@ def _enabled(reader: Reader, known: KnownProvider) -> ProviderConfig | None:
         models=(ANY_MODEL,),
         priority=known.priority,
         stream_usage=known.stream_usage,
+        kind=known.kind,
     )
 
 

@@ -13,6 +13,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from config.aliases import read_model_aliases
 from config.cooldowns import read_cooldowns, read_daily_reset
 from config.defaults import default_config
 from config.env import Environment, read_environment
@@ -32,6 +33,7 @@ SECTIONS = (
     "timeouts",
     "providers",
     "virtual_models",
+    "model_aliases",
     "health",
     "cooldowns",
     "daily_reset_utc",
@@ -97,6 +99,9 @@ def _from_text(text: str, environment: Environment, *, source: str) -> Loaded:
     virtual_models = read_virtual_models(
         reader, sections.get("virtual_models"), providers, declared
     )
+    aliases = read_model_aliases(
+        reader, sections.get("model_aliases"), virtual_models, providers, declared
+    )
     if not declared:
         reader.warn("providers", "no providers configured")
     if reader.problems:
@@ -108,6 +113,7 @@ def _from_text(text: str, environment: Environment, *, source: str) -> Loaded:
         timeouts=timeouts,
         providers=providers,
         virtual_models=virtual_models,
+        model_aliases=aliases,
         source=source,
         health=health.over(DEFAULT_HEALTH),
         telemetry=telemetry,

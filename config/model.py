@@ -13,7 +13,11 @@ from urllib.parse import urlsplit, urlunsplit
 import attrs
 
 ROTATIONS = ("balanced", "sequential")
-PROVIDER_KINDS = ("openai", "openai-responses")  # the latter also gets Responses passed through
+# `openai`: Chat Completions; `openai-responses`: that, and Responses requests passed through;
+# `anthropic`: the Messages API (Chat and Responses calls translated, Messages passed through)
+PROVIDER_KINDS = ("openai", "openai-responses", "anthropic")
+# Which client protocol a kind of provider takes untranslated
+NATIVE_PROTOCOL = {"openai-responses": "responses", "anthropic": "messages"}
 ANY_MODEL = "*"
 MAX_CONNECTIONS = 1000  # connections to one provider, per process (the OpenAI SDK's own default)
 MIB = 1024 * 1024
@@ -285,6 +289,9 @@ class Config:
     health: HealthSettings = DEFAULT_HEALTH  # the top-level `health:`
     telemetry: TelemetrySettings = TelemetrySettings()
     daily_reset_utc: time | None = None  # the top-level one: when "today" starts in /stats
+    # `model_aliases:` requested names (or fnmatch wildcards) -> the model that serves them, in
+    # the order written: the first pattern that matches wins (config.aliases)
+    model_aliases: tuple[tuple[str, str], ...] = ()
 
     def shared_by(self, workers: int) -> Config:
         """The config one of `workers` processes serves with: each holds an equal share of

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from datetime import time
 
-from config.catalog import KNOWN_BASE_URLS
+from config.catalog import KNOWN_BASE_URLS, KNOWN_KINDS
 from config.cooldowns import DEFAULTS, read_cooldowns, read_daily_reset
 from config.env import discover_keys, env_prefix, expand
 from config.health import read_provider_health
@@ -113,7 +113,9 @@ def read_provider(
         return None
     fields = {key: item for key, item in fields.items() if item is not None}
 
-    kind_ = reader.choice(fields.get("kind", "openai"), child(path, "kind"), PROVIDER_KINDS)
+    # a well-known provider speaks its own API unless told otherwise (anthropic: Messages)
+    default_kind = KNOWN_KINDS.get(name, "openai")
+    kind_ = reader.choice(fields.get("kind", default_kind), child(path, "kind"), PROVIDER_KINDS)
     if "base_url" in fields:
         base_url = reader.url(fields["base_url"], child(path, "base_url"))
     else:

@@ -163,3 +163,25 @@ def test_the_client_limits_are_configurable_and_checked(
     with pytest.raises(ConfigError) as caught:
         load_text(f"server: {{{name}: {bad}}}\nproviders: {{}}\n", env={})
     assert f"server.{name}" in str(caught.value)
+
+
+def test_anthropic_speaks_messages_unless_told_otherwise(tmp_path: Path) -> None:
+    config, _ = defaults({"ANTHROPIC_API_KEY": "a", "GROQ_API_KEY": "g"}, tmp_path)
+    assert config.providers["anthropic"].kind == "anthropic"
+    assert config.providers["groq"].kind == "openai"
+    yaml_text = (
+        "providers:\n"
+        "  anthropic: {keys: [a]}\n"
+        "  compat: {keys: [a], base_url: 'https://api.anthropic.com/v1', kind: anthropic}\n"
+        "  anthropic_openai: {keys: [a], base_url: 'https://api.anthropic.com/v1'}\n"
+    )
+    (tmp_path / "baton.yaml").write_text(yaml_text)
+    providers = load(None, env={}, cwd=tmp_path).config.providers
+    assert providers["anthropic"].kind == "anthropic"  # the built-in name keeps its API
+    assert providers["compat"].kind == "anthropic"
+    assert providers["anthropic_openai"].kind == "openai"  # any other name: OpenAI's
+
+
+def test_anthropic_can_be_asked_for_its_openai_compatible_endpoint(tmp_path: Path) -> None:
+    (tmp_path / "baton.yaml").write_text("providers:\n  anthropic: {keys: [a], kind: openai}\n")
+    assert load(None, env={}, cwd=tmp_path).config.providers["anthropic"].kind == "openai"

@@ -31,7 +31,7 @@ def test_str_lists_each_problem_on_its_own_line() -> None:
 
 
 def test_unknown_top_level_key_suggests_the_closest() -> None:
-    assert SECTIONS[:5] == ("server", "timeouts", "providers", "virtual_models", "health")
+    assert SECTIONS[:5] == ("server", "timeouts", "providers", "virtual_models", "model_aliases")
     assert problems("provders: {}\n") == ["provders: unknown key (did you mean 'providers'?)"]
     assert problems("colour: red\n") == [
         f"colour: unknown key (expected one of {', '.join(SECTIONS)})"
@@ -81,9 +81,9 @@ def test_booleans_and_floats_are_not_integers() -> None:
 
 
 def test_unknown_kind_and_rotation() -> None:
-    text = ALPHA + "    kind: anthropic\n    rotation: random\n"
+    text = ALPHA + "    kind: cohere\n    rotation: random\n"
     assert problems(text) == [
-        "providers.alpha.kind: expected one of openai, openai-responses, got 'anthropic'",
+        "providers.alpha.kind: expected one of openai, openai-responses, anthropic, got 'cohere'",
         "providers.alpha.rotation: expected one of balanced, sequential, got 'random'",
     ]
 
