@@ -29,7 +29,6 @@ bounded, so a slow client slows the reads and the upstream's TCP window does the
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from contextlib import aclosing
 
 import attrs
@@ -43,40 +42,13 @@ from actors.messages import (
     AttemptSucceeded,
 )
 from actors.upstream_client import decoded_body, endpoint, scrubbed, transport_failure, windows_of
-from actors.upstream_stream import Gate, Reply, StreamReader
+from actors.upstream_dialect import Dialect
+from actors.upstream_stream import Reply, StreamReader
 from config.model import MAX_EVENT_BYTES, MAX_RESPONSE_BYTES, Timeouts
-from protocols import jsoncodec, sse
-from protocols.chat import check_completion
-from protocols.chat_stream import ChatStreamGate
 from protocols.failures import FailureClass, UpstreamFailure, UpstreamFault, classify_response
 from protocols.ratelimit_headers import WindowState
-from protocols.responses.native import NativeStreamGate, check_native_response
-from protocols.stream_usage import UsageTap
 
 CLOSE_LIMIT = 1.0  # seconds closing a response may take, however the attempt ended
-
-
-@attrs.frozen
-class _Dialect:
-    """What one attempt sends and how its reply is read: Chat Completions, or the Responses
-    request itself for an upstream that speaks it (`kind: openai-responses`)."""
-
-    native: bool
-    body: bytes = attrs.field(repr=False)
-    check: Callable[[bytes], UpstreamFailure | None]
-    gate: Gate
-
-    @classmethod
-    def of(cls, attempt: Attempt, ask_usage: bool, max_event_bytes: int) -> _Dialect:
-        model = attempt.target.model
-        decoder = sse.SSEDecoder(max_event_bytes=max_event_bytes)
-        if attempt.native is not None:
-            body = jsoncodec.dumps({**attempt.native, "model": model})
-            return cls(True, body, check_native_response, NativeStreamGate(decoder=decoder))
-        request = attempt.request
-        body = request.body_for(model, ask_usage=ask_usage)
-        gate = ChatStreamGate(decoder=decoder, usage=UsageTap(keep=request.include_usage))
-        return cls(False, body, check_completion, gate)
 
 
 @attrs.define
@@ -87,21 +59,17 @@ class Exchange:
     clients: tuple[httpx2.AsyncClient, ...]
     base_url: str
     timeouts: Timeouts
+    kind: str = "openai"  # how the provider is spoken to (actors.upstream_dialect)
     ask_usage: bool = True  # a stream asks the upstream for its usage (`stream_options`)
     max_response_bytes: int = MAX_RESPONSE_BYTES  # a whole reply, decoded
     max_event_bytes: int = MAX_EVENT_BYTES  # one line or event of a stream, decoded
-    _chat: httpx2.URL = attrs.field(init=False)
-    _responses: httpx2.URL = attrs.field(init=False)
+    _urls: dict[str, httpx2.URL] = attrs.field(factory=dict, init=False)
     _turn: int = 0
-
-    def __attrs_post_init__(self) -> None:
-        self._chat = endpoint(self.base_url, "chat/completions")
-        self._responses = endpoint(self.base_url, "responses")
 
     async def perform(self, attempt: Attempt, reply: Reply) -> None:
         """Perform `attempt`, answering on `reply`. Raises `trio.BrokenResourceError` when the
         requester stopped listening."""
-        dialect = _Dialect.of(attempt, self.ask_usage, self.max_event_bytes)
+        dialect = Dialect.of(attempt, self.kind, self.ask_usage, self.max_event_bytes)
         run = _Run(attempt, dialect)
         try:
             if attempt.request.stream:
@@ -122,6 +90,11 @@ class Exchange:
         problem = run.dialect.check(body)
         if problem is not None:
             raise UpstreamFault(problem)
+        try:
+            body = run.dialect.translate(body)
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
+            message = f"upstream reply could not be translated: {type(exc).__name__}"
+            raise _fault(FailureClass.MALFORMED, message) from exc
         return AttemptSucceeded(body, run.windows)
 
     async def _stream(self, run: _Run, reply: Reply) -> None:
@@ -149,14 +122,14 @@ class Exchange:
 
     async def _send(self, run: _Run) -> httpx2.Response:
         """The response, once its head is in (its body still to read, and to close)."""
-        attempt, limit = run.attempt, self.timeouts.first_byte
-        url = self._responses if run.dialect.native else self._chat
-        headers = {}
-        if attempt.credential.secret is not None:
-            headers["authorization"] = "Bearer " + attempt.credential.secret
+        limit = self.timeouts.first_byte
+        dialect = run.dialect
+        url = self._urls.get(dialect.path)
+        if url is None:
+            url = self._urls[dialect.path] = endpoint(self.base_url, dialect.path)
         self._turn = turn = (self._turn + 1) % len(self.clients)
         client = self.clients[turn]
-        request = client.build_request("POST", url, content=run.dialect.body, headers=headers)
+        request = client.build_request("POST", url, content=dialect.body, headers=dialect.headers)
         with trio.move_on_after(limit):
             try:
                 response = await client.send(request, stream=True)
@@ -199,7 +172,7 @@ class _Run:
     """One attempt in progress: what it sends, and what the upstream's headers said."""
 
     attempt: Attempt
-    dialect: _Dialect
+    dialect: Dialect
     windows: tuple[WindowState, ...] = ()
 
 

@@ -35,6 +35,7 @@ import attrs
 import httpx2
 import trio
 from loguru import logger
+from protocols.anthropic.upstream_reply import check_message
 
 from actors.health_book import Health, HealthBook, HealthView
 from actors.messages import HealthMessage, KeyLease, Observed
@@ -47,6 +48,7 @@ from actors.upstream_client import (
     transport_failure,
     windows_of,
 )
+from actors.upstream_dialect import credential_headers
 from config.health import probe_model
 from config.model import ANY_MODEL, Config
 from protocols import jsoncodec
@@ -222,12 +224,13 @@ class HealthChecker:
     ) -> tuple[UpstreamFailure | None, tuple[WindowState, ...]]:
         """Send the probe and read its reply within the plan's timeout: what went wrong, if
         anything, and what the reply's headers said of the key's rate limits."""
-        secret = lease.credential.secret
-        headers = {} if secret is None else {"authorization": "Bearer " + secret}
-        base_url = self.config.providers[plan.provider].base_url
+        provider = self.config.providers[plan.provider]
+        headers = credential_headers(provider.kind, lease.credential.secret)
+        base_url = provider.base_url
         client = self._client(plan)
+        anthropic = provider.kind == "anthropic"
         if plan.probe == "completion":
-            url = endpoint(base_url, "chat/completions")
+            url = endpoint(base_url, "messages" if anthropic else "chat/completions")
             body = _completion_body(plan.model or "")
             request = client.build_request("POST", url, content=body, headers=headers)
         else:
@@ -253,7 +256,10 @@ class HealthChecker:
                     response.status_code, reply, response.headers, now=time.time()
                 )
                 return _scrubbed(failure, plan, lease), windows
-            check = check_completion if plan.probe == "completion" else _check_models
+            if plan.probe != "completion":
+                check = _check_models
+            else:
+                check = check_message if anthropic else check_completion
             return check(reply), windows
         return _failure(FailureClass.TIMEOUT, f"probe not answered in {plan.timeout:g}s"), windows
 
@@ -284,6 +290,7 @@ async def _read_capped(response: httpx2.Response) -> bytes:
 
 
 def _completion_body(model: str) -> bytes:
+    """The smallest completion there is; the same body is a valid Messages request."""
     message = {"role": "user", "content": "ping"}
     return jsoncodec.dumps({"model": model, "messages": [message], "max_tokens": 1})
 

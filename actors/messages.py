@@ -12,7 +12,7 @@ import attrs
 import trio
 
 from actors.ratelimit_book import Reservation, Skip, WaitUntil
-from config.model import Credential, Target
+from config.model import NATIVE_PROTOCOL, Credential, Target
 from protocols.chat import ChatRequest
 from protocols.errors import BatonError
 from protocols.failures import FailureClass, UpstreamFailure
@@ -70,13 +70,29 @@ class Provenance:
 
 
 @attrs.frozen
+class Native:
+    """A call's request in the client's own protocol, for a provider that speaks it: a
+    Responses request for `kind: openai-responses`, a Messages request for `kind: anthropic`
+    (`config.model.NATIVE_PROTOCOL`). Every other provider gets the Chat translation.
+    `headers`: what the client sent that such an upstream reads (`anthropic-version`,
+    `anthropic-beta`); never a credential."""
+
+    protocol: str  # "responses" | "messages"
+    payload: dict[str, Any] = attrs.field(repr=False)
+    headers: tuple[tuple[str, str], ...] = ()
+
+    def for_kind(self, kind: str) -> Native | None:
+        """This request, if a provider of `kind` takes it untranslated."""
+        return self if NATIVE_PROTOCOL.get(kind) == self.protocol else None
+
+
+@attrs.frozen
 class Call:
     request: ChatRequest
     deadline: float
     reply: trio.MemorySendChannel[CallEvent] = attrs.field(repr=False)
     scope: trio.CancelScope = attrs.field(factory=trio.CancelScope, repr=False)
-    # A Responses call: the request as a provider of kind openai-responses gets it, untranslated
-    native: dict[str, Any] | None = attrs.field(default=None, repr=False)
+    native: Native | None = attrs.field(default=None, repr=False)
     request_id: str | None = None  # what the walk's log lines carry
     hops: list[Hop] | None = attrs.field(default=None, repr=False)  # the trail, as it grows
     # the requester's context (its log bindings: request_id): the walk's task runs in a copy
@@ -89,14 +105,15 @@ class Completed:
 
     provenance: Provenance
     body: bytes = attrs.field(repr=False)
-    native: bool = False  # a Responses object from the upstream itself, not a Chat completion
+    native: bool = False  # the upstream's own reply in the client's protocol (`Native`)
     usage: Usage | None = None  # the tokens the reply reported (a Chat completion's)
 
 
 @attrs.frozen
 class StreamStarted:
     """A stream is committed to one upstream; `StreamData` follows, then an end event.
-    `native`: the data are the upstream's own Responses events, not Chat chunks."""
+    `native`: the data are the upstream's own events in the client's protocol (`Native`),
+    not Chat chunks."""
 
     provenance: Provenance
     native: bool = False
@@ -258,7 +275,7 @@ class Attempt:
     target: Target
     credential: Credential
     request: ChatRequest
-    native: dict[str, Any] | None = attrs.field(default=None, repr=False)  # send this instead
+    native: Native | None = attrs.field(default=None, repr=False)  # send this instead
     reply: trio.MemorySendChannel[AttemptReply] | None = attrs.field(
         default=None, repr=False, eq=False
     )

@@ -143,6 +143,7 @@ class ProviderActor:
                 clients,
                 self.config.base_url,
                 self.timeouts,
+                self.config.kind,
                 self.config.stream_usage,
                 max_response_bytes=self.config.max_response_bytes,
                 max_event_bytes=self.config.max_event_bytes,

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextvars
 from functools import partial
-from typing import Any
 
 import attrs
 import trio
@@ -39,6 +38,7 @@ from actors.messages import (
     Completed,
     Failed,
     Hop,
+    Native,
     Provenance,
     StreamBroke,
     StreamData,
@@ -80,7 +80,7 @@ class Supervisor:
         self,
         request: ChatRequest,
         deadline: float,
-        native: dict[str, Any] | None = None,
+        native: Native | None = None,
         hops: list[Hop] | None = None,
     ) -> CallOutcome:
         """Submit `request` and wait for its outcome by `deadline`. A `Streaming` outcome's

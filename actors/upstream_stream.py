@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator
 import attrs
 import httpx2
 import trio
+from protocols.anthropic.native import MessagesNativeGate
 
 from actors.messages import Attempt, AttemptReply, StreamBroke, StreamData, StreamEnded, StreamUsage
 from actors.upstream_client import scrubbed, transport_failure
@@ -38,7 +39,7 @@ MIB = 1024 * 1024
 MAX_QUIET_BYTES = 8 * MIB  # stream bytes in a row that pass nothing on
 DRAIN_LIMIT = 1.0  # seconds to wait for the end of a body after its [DONE]
 
-Gate = ChatStreamGate | NativeStreamGate
+Gate = ChatStreamGate | NativeStreamGate | MessagesNativeGate
 Reply = trio.MemorySendChannel[AttemptReply]
 
 

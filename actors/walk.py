@@ -15,8 +15,6 @@ by another candidate.
 
 from __future__ import annotations
 
-from typing import Any
-
 import attrs
 import trio
 
@@ -31,6 +29,7 @@ from actors.messages import (
     Failed,
     Hop,
     KeyLease,
+    Native,
     NoKey,
     Provenance,
     StreamBroke,
@@ -44,8 +43,11 @@ from actors.ratelimit_book import estimate_tokens
 from actors.routing import Router, effective_chain
 from actors.supervision import ActorUnavailable
 from config.model import Target
+from protocols import jsoncodec
+from protocols.anthropic.upstream_reply import usage_of_message
 from protocols.chat import ChatRequest
 from protocols.errors import (
+    AllOverloaded,
     AllRateLimited,
     BatonError,
     DeadlineExceeded,
@@ -66,7 +68,7 @@ _DEADLINE = UpstreamFailure(FailureClass.TIMEOUT, "the call's deadline ran out")
 class Walk:
     request: ChatRequest
     deadline: float
-    native: dict[str, Any] | None
+    native: Native | None
     router: Router
     pools: dict[str, CredentialPool]
     providers: dict[str, ProviderActor]
@@ -175,7 +177,7 @@ class Walk:
     ) -> UpstreamFailure | None:
         """Run one attempt; None once the call is answered, else why the attempt failed."""
         provider = self.providers[target.provider]
-        native = self.native if provider.config.kind == "openai-responses" else None
+        native = None if self.native is None else self.native.for_kind(provider.config.kind)
         attempt = Attempt(target, lease.credential, self.request, native=native)
         self.attempts += 1
         outcome = None
@@ -199,7 +201,7 @@ class Walk:
         self._observe(target, None, latency)
         self.hops.append(Hop(target.provider, target.model, "200", alias, latency=latency))
         if isinstance(outcome, AttemptSucceeded):
-            usage = None if native is not None else usage_of_completion_body(outcome.body)
+            usage = usage_of_reply(native, outcome.body)
             await pool.release(lease, target.model, windows=outcome.windows, usage=usage)
             self._outcome = Completed(
                 self._provenance(target), outcome.body, native=native is not None, usage=usage
@@ -251,6 +253,8 @@ class Walk:
                 code="context_length_exceeded",
                 param="messages",
             )
+        if self.failures and all(_overloaded(failure) for _, failure in self.failures):
+            return AllOverloaded(f"every candidate is overloaded ({self._summary()})")
         return UpstreamFailed(f"every candidate failed ({self._summary()})")
 
     def _summary(self) -> str:
@@ -313,3 +317,25 @@ class Relay:
             lease, self._lease = self._lease, None
             await self._pool.release(lease, self._model, served=False)
         await self._upstream.aclose()
+
+
+OVERLOADED_STATUSES = (503, 529)  # 529: Anthropic's own status for overloaded_error
+
+
+def _overloaded(failure: UpstreamFailure) -> bool:
+    return failure.failure is FailureClass.SERVER and (
+        failure.status in OVERLOADED_STATUSES or failure.code == "overloaded_error"
+    )
+
+
+def usage_of_reply(native: Native | None, body: bytes) -> Usage | None:
+    """The tokens a whole reply reported: a Chat completion's, or a native Messages reply's.
+    A native Responses reply's are read by the edge, which parses that reply anyway."""
+    if native is None:
+        return usage_of_completion_body(body)
+    if native.protocol != "messages":
+        return None
+    try:
+        return usage_of_message(jsoncodec.loads(body))
+    except (ValueError, RecursionError):
+        return None

@@ -3,14 +3,16 @@ what comes back into JSON, SSE, WebSocket messages or an OpenAI error envelope.
 
 No routing decisions here: the routes parse and validate (through `protocols/`), submit a
 `Call`, and encode the answer. One blueprint per API (`edge.chat`, `edge.responses_routes`,
-`edge.ops`, `edge.dashboard`); this module puts them together with what every route shares:
+`edge.messages_routes`, `edge.ops`, `edge.dashboard`); this module puts them together with what
+every route shares:
 - client keys: every path but `/health` and the dashboard needs one (`edge.auth`), checked
   before the route is looked up, so an unknown path without a key is a 401, not a 404 (the
   call routes check theirs themselves, so the request log records refused calls too);
-- one error envelope for everything that goes wrong: a `BatonError` is its own envelope,
-  Quart's and Werkzeug's HTTP errors (404, 405, 413 for a body over `server.max_body_bytes`,
-  a body that stalls) become ours, and an exception nobody expected is a 500 `internal_error`
-  with its traceback logged once, while every other request is served on;
+- one error envelope for everything that goes wrong (Anthropic's on the Messages paths): a
+  `BatonError` is its own envelope, Quart's and Werkzeug's HTTP errors (404, 405, 413 for a body
+  over `server.max_body_bytes`, a body that stalls) become ours, and an exception nobody
+  expected is a 500 `internal_error` with its traceback logged once, while every other request
+  is served on;
 - request ids (`edge.request_ids`, an ASGI layer around the app);
 - a request framed by both Content-Length and Transfer-Encoding refused before any route runs
   (`edge.framing`, from the request-id layer).
@@ -33,6 +35,8 @@ from edge.call_log import log_call
 from edge.chat import chat_blueprint
 from edge.context import EdgeContext
 from edge.dashboard import LIVE_PATH, PAGE_PATH, dashboard_blueprint
+from edge.messages_errors import is_messages_path, messages_error_response
+from edge.messages_routes import messages_blueprint
 from edge.ops import health_blueprint, ops_blueprint
 from edge.replies import error_response
 from edge.request_ids import RequestIds
@@ -49,7 +53,18 @@ from protocols.errors import (
 )
 
 KEYLESS = frozenset({"/health", PAGE_PATH, LIVE_PATH})
-CALLS = frozenset({"/v1/chat/completions", "/chat/completions", "/v1/responses", "/responses"})
+CALLS = frozenset(
+    {
+        "/v1/chat/completions",
+        "/chat/completions",
+        "/v1/responses",
+        "/responses",
+        "/v1/messages",
+        "/messages",
+        "/v1/messages/count_tokens",
+        "/messages/count_tokens",
+    }
+)
 
 
 def create_app(system: ActorSystem, stopping: Stopping) -> QuartTrio:
@@ -77,6 +92,7 @@ def create_app(system: ActorSystem, stopping: Stopping) -> QuartTrio:
     app.register_blueprint(dashboard_blueprint(snapshot, client_keys, stopping.closing))
     app.register_blueprint(chat_blueprint(edge))
     app.register_blueprint(responses_blueprint(edge))
+    app.register_blueprint(messages_blueprint(edge))
     app.register_blueprint(ops_blueprint(edge))
 
     @app.before_request
@@ -115,7 +131,12 @@ def install_error_envelopes(app: QuartTrio) -> None:
 
 
 def _envelope(error: BatonError) -> Response:
-    reply = error_response(error)
+    """The error in the envelope of the protocol its path speaks."""
+    try:
+        path = request.path
+    except RuntimeError:  # a websocket
+        path = websocket.path
+    reply = messages_error_response(error) if is_messages_path(path) else error_response(error)
     return Response(reply.body, reply.status, dict(reply.headers))
 
 

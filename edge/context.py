@@ -20,16 +20,18 @@ from quart import Response, g, request
 from actors.system import ActorSystem
 from edge.auth import check_client
 from edge.incoming import Incoming
-from edge.replies import Answer, error_response, respond
+from edge.replies import Answer, Reply, error_response, respond
 from edge.request_log import CallTrail, RequestLog
 from edge.stopping import Stopping
 from protocols.errors import BatonError, NoCandidate
 
 CallHandler = Callable[[Incoming, CallTrail | None], Awaitable[Answer]]
+# How a route's protocol answers an error: OpenAI's envelope, or Anthropic's (edge.messages_errors)
+ErrorRenderer = Callable[[BatonError], Reply]
 
 
-def shutting_down() -> Answer:
-    return error_response(
+def shutting_down(render: ErrorRenderer = error_response) -> Answer:
+    return render(
         NoCandidate("the gateway is shutting down: retry the request", code="shutting_down")
     )
 
@@ -46,9 +48,11 @@ class EdgeContext:
         """The request being served, read whole, with the client `edge.auth` found."""
         return await Incoming.read(request, g.get("client"))
 
-    async def serve_call(self, handler: CallHandler) -> Response:
+    async def serve_call(
+        self, handler: CallHandler, render: ErrorRenderer = error_response
+    ) -> Response:
         """Serve a call route: its client key is checked here rather than before the route,
-        so a refused call is recorded like any other."""
+        so a refused call is recorded like any other. `render`: the route's error envelope."""
         incoming = await Incoming.read(request)
         trail = self.recorder.begin(incoming) if self.recorder is not None else None
         answer: Answer | None = None
@@ -57,9 +61,9 @@ class EdgeContext:
                 incoming.client = check_client(incoming.headers, self.client_keys)
                 answer = await handler(incoming, trail)
             except BatonError as error:
-                answer = error_response(error)
+                answer = render(error)
         if answer is None:  # still waiting when the grace period ran out
-            answer = shutting_down()
+            answer = shutting_down(render)
         if trail is not None:
             answer = trail.reply(answer)
         return respond(answer, self.stopping)

@@ -1,11 +1,18 @@
 """The routes that only look: `GET /health` (no key), `/stats`, `/metrics`, and the model list
 (`/v1/models`, `/v1/models/{id}`, ids with slashes included).
 
+The model list is read by OpenAI's clients and Anthropic's alike, so each object carries both
+shapes' fields (OpenAI's `object`/`created`/`owned_by`, Anthropic's `type`/`display_name`/
+`created_at`), and the list both envelopes' (`object: list`; `has_more`, `first_id`,
+`last_id`): each client reads its own and ignores the rest.
+
 `/stats` serves the live state's snapshot (docs/stats.md) and `/metrics` the Prometheus
 exposition; both read what the actors publish, never their state.
 """
 
 from __future__ import annotations
+
+import time
 
 from quart import Blueprint, Response
 
@@ -49,7 +56,14 @@ def ops_blueprint(edge: EdgeContext) -> Blueprint:
         data = [
             _model_object(model_id, system, edge.started) for model_id in system.router.model_ids()
         ]
-        return respond(json_response({"object": "list", "data": data}), edge.stopping)
+        listing = {
+            "object": "list",
+            "data": data,
+            "has_more": False,
+            "first_id": data[0]["id"] if data else None,
+            "last_id": data[-1]["id"] if data else None,
+        }
+        return respond(json_response(listing), edge.stopping)
 
     @blueprint.get("/v1/models/<path:model_id>")
     @blueprint.get("/models/<path:model_id>")
@@ -67,4 +81,7 @@ def _model_object(model_id: str, system: ActorSystem, created: int) -> dict[str,
         "object": "model",
         "created": created,
         "owned_by": system.router.owner_of(model_id),
+        "type": "model",
+        "display_name": model_id,
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(created)),
     }

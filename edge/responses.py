@@ -18,16 +18,22 @@ import attrs
 import trio
 from loguru import logger
 
-from actors.messages import Call, Completed, Failed, Provenance, Streaming, StreamStarted
+from actors.messages import (
+    Completed,
+    Failed,
+    Native,
+    Streaming,
+    StreamStarted,
+)
 from actors.store import StoredResponse
 from actors.system import ActorSystem
 from actors.telemetry.record import CANCELLED, OK
-from edge.call_log import log_failed_hops
 from edge.incoming import Incoming
 from edge.meter import CallMeter, MeteredStream, request_id_of
 from edge.replies import SSE_HEADERS, Answer, Reply, StreamReply, error_response, json_response
 from edge.request_log import CallTrail
 from edge.responses_stream import ResponsesStream
+from edge.walk_events import first_event, submit, walked
 from protocols import jsoncodec
 from protocols.chat import ChatRequest, parse_json_object
 from protocols.errors import BadRequest, NotFound, UpstreamFailed
@@ -70,22 +76,14 @@ def create_route(
                 meter.finish(499, CANCELLED, None)
                 raise
             assert not isinstance(outcome, Streaming), outcome
-            _walked(outcome.provenance, trail)
+            walked(outcome.provenance, trail)
             return _complete(outcome, payload, ids, created_at, save, meter)
-        call, receive = submit(system, prepared, meter)
+        call, receive = submit(system, prepared.chat, prepared.native, meter)
         stream = ResponseStream(payload, ids, created_at)
-        first: object | None = None
-        try:
-            with trio.move_on_after(config.timeouts.keepalive):
-                first = await receive.receive()
-        except BaseException:
-            call.scope.cancel()
-            receive.close()
-            meter.finish(499, CANCELLED, None)
-            raise
+        first = await first_event(call, receive, meter, config.timeouts.keepalive)
         if isinstance(first, Failed):  # nothing sent yet: a plain HTTP error says it best
             receive.close()
-            _walked(first.provenance, trail)
+            walked(first.provenance, trail)
             reply = error_response(first.error, first.provenance.headers())
             meter.failed(reply.status, first.error.code, first.provenance)
             return reply
@@ -99,18 +97,11 @@ def create_route(
             first=first,
             keepalive=config.timeouts.keepalive,
             on_final=save,
-            on_provenance=partial(_walked, trail=trail),
+            on_provenance=partial(walked, trail=trail),
         )
         return StreamReply(200, headers, MeteredStream(body_stream, meter, None))
 
     return create_response
-
-
-def _walked(provenance: Provenance, trail: CallTrail | None) -> None:
-    """The walk is over (served, committed or failed): log and record how it went."""
-    log_failed_hops(provenance)
-    if trail is not None:
-        trail.attempts(provenance.hops)
 
 
 @attrs.frozen
@@ -168,7 +159,7 @@ class Prepared:
     payload: dict[str, Any] = attrs.field(repr=False)
     items: list[dict[str, Any]] = attrs.field(repr=False)  # the input to record with the reply
     save: Callable[[dict[str, Any]], None]
-    native: dict[str, Any] = attrs.field(repr=False)  # for upstreams that speak Responses
+    native: Native = attrs.field(repr=False)  # for upstreams that speak Responses
 
 
 _BATON_ONLY = ("previous_response_id", "generate", "stream")
@@ -204,24 +195,7 @@ async def prepare(
     # (its ids mean nothing there) and nothing stored on its side: baton keeps the state.
     native = {key: value for key, value in payload.items() if key not in _BATON_ONLY}
     native.update(input=items, store=False, stream=chat.stream)
-    return Prepared(chat, payload, items, save, native)
-
-
-def submit(
-    system: ActorSystem, prepared: Prepared, meter: CallMeter
-) -> tuple[Call, trio.MemoryReceiveChannel[object]]:
-    send, receive = trio.open_memory_channel[object](16)
-    deadline = trio.current_time() + system.config.timeouts.total
-    call = Call(
-        prepared.chat,
-        deadline,
-        send,
-        native=prepared.native,
-        request_id=meter.request_id,
-        hops=meter.hops,
-    )
-    system.supervisor.submit(call)
-    return call, receive
+    return Prepared(chat, payload, items, save, Native("responses", native))
 
 
 async def _history(

@@ -15,7 +15,6 @@ served the call (or how it failed) once the walk says (the request log's `attemp
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import nullcontext
 from typing import Any
 
 import trio
@@ -30,6 +29,7 @@ from actors.messages import (
     StreamStarted,
 )
 from actors.telemetry.record import CUT, FAILED, OK
+from edge.walk_events import next_event
 from protocols import jsoncodec, sse
 from protocols.errors import BatonError
 from protocols.failures import FailureClass, UpstreamFailure
@@ -128,12 +128,7 @@ class ResponsesStream:
             event, self._pending = self._pending, None
             return event
         committed = self._stream.has_output
-        with trio.move_on_after(self._keepalive) if not committed else nullcontext():
-            try:
-                return await self._events.receive()
-            except (trio.EndOfChannel, trio.ClosedResourceError):
-                return StreamBroke(UpstreamFailure(FailureClass.SERVER, "the stream was lost"))
-        return None
+        return await next_event(self._events, None if committed else self._keepalive)
 
     def _translate(self, event: object) -> list[dict[str, Any]]:
         if self._on_provenance is not None and isinstance(event, (StreamStarted, Failed)):

@@ -32,9 +32,10 @@ from edge.call_log import log_failed_hops
 from edge.incoming import Incoming
 from edge.meter import CallMeter
 from edge.request_ids import fresh_request_id
-from edge.responses import prepare, submit
+from edge.responses import prepare
 from edge.responses_stream import ResponsesStream
 from edge.stopping import Stopping
+from edge.walk_events import submit
 from protocols import jsoncodec
 from protocols.errors import BadRequest, BatonError
 from protocols.responses import IdFactory, ResponseStream
@@ -126,7 +127,7 @@ async def _serve_one(
     meter = CallMeter(
         system.telemetry, request_id, "responses-ws", client, prepared.chat.model, True
     )
-    call, receive = submit(system, prepared, meter)
+    call, receive = submit(system, prepared.chat, prepared.native, meter)
     relay = ResponsesStream(
         call,
         receive,

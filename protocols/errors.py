@@ -113,6 +113,15 @@ class UpstreamFailed(GatewayError):
     code = "upstream_error"
 
 
+class AllOverloaded(GatewayError):
+    """Every candidate said it is overloaded (503, Anthropic's 529 `overloaded_error`): a
+    state that passes, unlike a failure. The Messages API says so with its own 529."""
+
+    status = 503
+    type = "server_error"
+    code = "upstream_overloaded"
+
+
 class NoCandidate(GatewayError):
     status = 503
     type = "server_error"

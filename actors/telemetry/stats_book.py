@@ -215,6 +215,7 @@ def _recent(record: CallRecord) -> dict[str, Any]:
     return {
         "request_id": record.request_id,
         "started": record.started,
+        "endpoint": record.endpoint,
         "model": record.model,
         "route": record.route,
         "provider": record.provider,

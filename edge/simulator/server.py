@@ -41,6 +41,8 @@ from edge.simulator.wire import ClientGone, HTTPWire, RawRequest
 CHAT_PATHS = frozenset({"/v1/chat/completions", "/chat/completions"})
 # A native Responses upstream: its requests go to the same script, which sees `request.path`.
 RESPONSES_PATHS = frozenset({"/v1/responses", "/responses"})
+# A native Anthropic upstream (`kind: anthropic`): the same, for the Messages API.
+MESSAGES_PATHS = frozenset({"/v1/messages", "/messages"})
 MODEL_PATHS = frozenset({"/v1/models", "/models"})
 _ids = itertools.count(1)
 
@@ -150,7 +152,9 @@ class Simulator:
         """Answer one request; False when the connection must not be reused."""
         path = raw.target.partition("?")[0].rstrip("/") or "/"
         request = SimRequest(raw.method, path, raw.headers, raw.body, _parse_json(raw.body))
-        if raw.method == "POST" and (path in CHAT_PATHS or path in RESPONSES_PATHS):
+        if raw.method == "POST" and (
+            path in CHAT_PATHS or path in RESPONSES_PATHS or path in MESSAGES_PATHS
+        ):
             self.calls.append(request)
             self._notify()
             reply = self._decide(self.script, request)

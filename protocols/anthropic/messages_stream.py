@@ -139,6 +139,13 @@ class MessagesStream:
             self._outbox.append(_event("error", error_object(error_type, message)))
         return self._drain()
 
+    def start(self) -> bytes:
+        """`message_start` now, if it has not gone out: what goes before the first keep-alive
+        (`ping`), since Anthropic's own streams begin with it and some clients insist."""
+        if not self._started and not self._ended:
+            self._begin()
+        return self._drain()
+
     def ping(self) -> bytes:
         """A keep-alive event for a slow upstream (clients skip it, even before the start)."""
         return b"" if self._ended else PING
@@ -220,14 +227,16 @@ class MessagesStream:
 
     def _emit(self, type: str, **fields: Any) -> None:
         if not self._started:
-            self._started = True
-            prompt = attrs.evolve(self._usage, output=None) if self._usage else None
-            empty = message_object(
-                self.message_id, self.model, [], stop_reason=None, usage=usage_object(prompt)
-            )
-            start = {"type": "message_start", "message": empty}
-            self._outbox.append(_event("message_start", start))
+            self._begin()
         self._outbox.append(_event(type, {"type": type, **fields}))
+
+    def _begin(self) -> None:
+        self._started = True
+        prompt = attrs.evolve(self._usage, output=None) if self._usage else None
+        empty = message_object(
+            self.message_id, self.model, [], stop_reason=None, usage=usage_object(prompt)
+        )
+        self._outbox.append(_event("message_start", {"type": "message_start", "message": empty}))
 
     def _drain(self) -> bytes:
         events, self._outbox = self._outbox, []

@@ -21,6 +21,10 @@ Turn by turn:
   final assistant turn (a prefill) may leave calls unanswered. Chat upstreams refuse either kind
   of orphan too, with a far less useful message.
 - Content is a string or a non-empty array of blocks; only a final assistant turn may be empty.
+- A **system** turn (text only) stays a Chat `system` message where it stands. The Messages API
+  proper has no such role, but Claude Code sends one (with `cache_control`) after the user's
+  message to describe its environment, and Chat takes system messages anywhere. It neither
+  answers nor asks for a tool call.
 """
 
 from __future__ import annotations
@@ -72,8 +76,13 @@ class TurnBuilder:
         if not isinstance(message, dict):
             raise BadRequest(f"'{where}' must be an object", param=where)
         role = message.get("role")
-        if role not in ("user", "assistant"):
-            raise BadRequest(f"'{where}.role' must be 'user' or 'assistant'", param=f"{where}.role")
+        if role not in ("user", "assistant", "system"):
+            raise BadRequest(
+                f"'{where}.role' must be 'user', 'assistant' or 'system'", param=f"{where}.role"
+            )
+        if role == "system":
+            self._system(message.get("content"), f"{where}.content")
+            return
         blocks = _blocks(message.get("content"), f"{where}.content", role, may_be_empty=last)
         if role == "user":
             self._user(blocks, where)
@@ -108,6 +117,21 @@ class TurnBuilder:
         self.messages += tools
         if moved or parts:
             self.messages.append({"role": "user", "content": collapse(moved + parts)})
+
+    def _system(self, content: Any, at: str) -> None:
+        if isinstance(content, str):
+            text = content
+        elif isinstance(content, list) and content:
+            texts = []
+            for index, block in enumerate(content):
+                where = f"{at}[{index}]"
+                if not isinstance(block, dict) or block.get("type") != "text":
+                    raise BadRequest(f"'{where}' must be a text block", param=where)
+                texts.append(text_of(block, where))
+            text = "\n".join(texts)
+        else:
+            raise BadRequest(f"'{at}' must be a string or an array of text blocks", param=at)
+        self.messages.append({"role": "system", "content": text})
 
     def _assistant(self, blocks: list[dict[str, Any]], where: str) -> None:
         texts: list[str] = []

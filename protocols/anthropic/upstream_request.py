@@ -25,7 +25,9 @@ The parameters:
   retiring these three: the `anthropic` SDK (2.17) no longer has them, newer models refuse any
   value but the default, and newer API versions refuse them outright. With `sampling=False`
   (for such models or versions) they are dropped rather than turned into a 400 that would go
-  back to the client as its own fault.
+  back to the client as its own fault. Given both `temperature` and `top_p`, only
+  `temperature` goes: Claude's models from 4.5 on refuse the two together, and that 400 would
+  reach the client as its own fault too.
 - `tools` (functions) become `{name, description, input_schema}`; `tool_choice` `auto`,
   `required`, `none` and a named function become `auto`, `any`, `none` and `tool`;
   `parallel_tool_calls: false` becomes `disable_parallel_tool_use`.
@@ -91,6 +93,8 @@ def messages_from_chat(
         value = payload.get(name)
         if isinstance(value, int | float) and not isinstance(value, bool):
             request[name] = min(max(value, 0), 1) if name == "temperature" else value
+    if "temperature" in request and "top_p" in request:
+        del request["top_p"]  # Claude 4.5 and later refuse the two together
     if isinstance(payload.get("user"), str) and payload["user"]:
         request["metadata"] = {"user_id": payload["user"]}
     _think(request, payload.get("reasoning_effort"))

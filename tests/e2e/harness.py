@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+import anthropic
 import attrs
 import httpx2
 import openai
@@ -42,6 +43,16 @@ class Gateway:
     def client(self, api_key: str | None = None, **options: Any) -> openai.OpenAI:
         return openai.OpenAI(
             base_url=f"{self.url}/v1",
+            api_key=api_key or self.api_key,
+            max_retries=0,
+            timeout=options.pop("timeout", 30),
+            **options,
+        )
+
+    def anthropic(self, api_key: str | None = None, **options: Any) -> anthropic.Anthropic:
+        """The official anthropic client, pointed at baton (it adds `/v1/messages` itself)."""
+        return anthropic.Anthropic(
+            base_url=self.url,
             api_key=api_key or self.api_key,
             max_retries=0,
             timeout=options.pop("timeout", 30),
@@ -100,6 +111,7 @@ def gateway_config(
     timeouts: dict[str, float] | None = None,
     providers: dict[str, dict[str, Any]] | None = None,
     server: dict[str, Any] | None = None,
+    model_aliases: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """A config document over the given upstreams: provider `name` serves models m, m2 and any."""
     keys = keys or {}
@@ -121,6 +133,8 @@ def gateway_config(
     }
     for name, extra in (providers or {}).items():
         document["providers"].setdefault(name, {}).update(extra)
+    if model_aliases:
+        document["model_aliases"] = model_aliases
     return document
 
 
@@ -130,7 +144,9 @@ async def start_gateway(
     upstreams: dict[str, Simulator],
     data_dir: Path | None = None,
 ) -> Gateway:
-    loaded = baton_config.load_text(yaml.safe_dump(document), env={}, base_dir=None)
+    # in the document's own order: `model_aliases:` are tried in the order written
+    text = yaml.safe_dump(document, sort_keys=False)
+    loaded = baton_config.load_text(text, env={}, base_dir=None)
     binds = await nursery.start(
         functools.partial(serve, loaded.config, host="127.0.0.1", port=0, data_dir=data_dir)
     )

@@ -69,6 +69,11 @@ async def test_each_call_leaves_a_folder_and_no_secret(tmp_path: Path) -> None:
     assert b'data: {"error"' in cut and b"[DONE]" not in cut
     responses = (found[run.by_name("responses stream").request_id] / "stream.sse").read_text()
     assert "event: response.completed" in responses
+    messages = (found[run.by_name("messages stream").request_id] / "stream.sse").read_text()
+    assert messages.startswith("event: message_start") and "event: message_stop" in messages
+    messages_request = read_json(found[run.by_name("messages").request_id] / "request.json")
+    assert messages_request["target"] == "/v1/messages?beta=true"
+    assert messages_request["headers"]["x-api-key"] == "***"
     query = read_json(found[run.by_name("key in the query").request_id] / "request.json")
     assert query["target"] == "/v1/chat/completions?key=***&api_key=***"
     wrong = read_json(found[run.by_name("wrong key").request_id] / "request.json")

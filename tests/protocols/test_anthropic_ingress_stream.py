@@ -296,6 +296,35 @@ def test_stream_role_only_opener_sends_nothing() -> None:
     assert events_of(stream.ping()) == [{"type": "ping"}]
 
 
+@pytest.mark.parametrize("vector", STREAMS, ids=lambda v: v["name"])
+def test_stream_started_early_for_a_keepalive_is_the_same_stream(vector: dict[str, Any]) -> None:
+    """`start` before the first chunk (the edge does, to send pings after message_start):
+    one message_start (whose usage cannot know the prompt yet), then the very events the
+    stream would have sent anyway, and the same final Message (message_delta carries the
+    whole usage)."""
+    stream = MessagesStream(MODEL, MESSAGE_ID)
+    opened = stream.start() + stream.ping() + stream.ping()
+    assert stream.started and stream.start() == b""
+    raw = opened + b"".join(run_on(stream, vector))
+    events = [event for event in events_of(raw) if event["type"] != "ping"]
+    check_invariants(events)
+    lazy = [e for e in events_of(b"".join(run(vector))) if e["type"] != "ping"]
+    assert events[0]["type"] == "message_start"
+    assert events[1:] == [e for e in lazy if e["type"] != "message_start"]
+    if lazy[-1]["type"] == "message_stop":
+        assert accumulate(events) == accumulate(lazy)
+
+
+def run_on(stream: MessagesStream, vector: dict[str, Any]) -> list[bytes]:
+    out = [stream.feed(json.dumps(chunk)) for chunk in vector["chunks"]]
+    if "fail" in vector:
+        out.append(stream.fail(**vector["fail"]))
+    else:
+        usage = vector.get("finish_usage")
+        out.append(stream.finish(Usage(**usage) if usage else None))
+    return out
+
+
 def test_stream_ends_once() -> None:
     stream = MessagesStream(MODEL, MESSAGE_ID)
     stream.feed(json.dumps({"choices": [{"index": 0, "delta": {"content": "x"}}]}))
