@@ -167,8 +167,9 @@ def tool_blocks(body: dict[str, Any], kind: str) -> list[dict[str, Any]]:
 
 @needs_claude
 async def test_claude_code_reads_a_file_through_baton(client_home: ClientHome) -> None:
-    """A tool round trip: the upstream asks for `Read` on a file in the working directory,
-    Claude Code runs it and sends the result back, the upstream's answer quotes it."""
+    """A tool round trip through a rate-limited chain: the first candidate answers 429 (and
+    is cooling for the second call), the second asks for `Read` on a file in the working
+    directory, Claude Code runs it and sends the result back, the answer quotes it."""
     binary = claude_bin()
     assert binary is not None
     notes = client_home.workdir / NOTES
@@ -176,9 +177,12 @@ async def test_claude_code_reads_a_file_through_baton(client_home: ClientHome) -
     script = read_then_answer(notes)
     with trio.fail_after(CLIENT_TIMEOUT + 30):
         async with trio.open_nursery() as nursery:
-            gateway, recorder = await gateway_for_claude(nursery, script, script)
+            gateway, recorder = await gateway_for_claude(
+                nursery, always(Error.rate_limited(retry_after=60)), script
+            )
             env = claude_env(client_home, recorder.url, gateway.api_key)
             run = await run_client(claude_command(binary, READ_PROMPT), env, client_home.workdir)
+            routes = await recent_routes(gateway, 2) if run.returncode == 0 else []
             nursery.cancel_scope.cancel()
     assert run.returncode == 0, run.output
     result = claude_result(run.stdout)
@@ -196,7 +200,12 @@ async def test_claude_code_reads_a_file_through_baton(client_home: ClientHome) -
     assert back["tool_use_id"] == use["id"]
     assert SECRET in json.dumps(back["content"])
     # Upstream side: the tool was offered as a Chat function and its result came back.
-    calls = gateway.upstreams["alpha"].calls
+    assert len(gateway.upstreams["alpha"].calls) == 1  # then cooling: passed over
+    assert routes == [
+        "alpha/m=429,beta/m=200",
+        "alpha/m=cooling,beta/m=200",
+    ]
+    calls = gateway.upstreams["beta"].calls
     assert len(calls) == 2, [c.json for c in calls]
     offered = {tool["function"]["name"]: tool["function"] for tool in calls[0].json["tools"]}
     assert "file_path" in offered["Read"]["parameters"]["properties"]

@@ -1,6 +1,7 @@
-"""Chaos: bad input of every kind against a real `baton serve` process. Each gets the right
-4xx in the OpenAI envelope, the server keeps serving after each, and no secret (upstream keys,
-the client key) appears in any response or in any log line, even at DEBUG."""
+"""Chaos: bad input of every kind against a real `baton serve` process. Each gets the right 4xx in
+its protocol's envelope (OpenAI's; Anthropic's on the Messages API), the server keeps serving
+after each, and no secret (upstream keys, the client key) appears in any response or in any log
+line, even at DEBUG."""
 
 import json
 import signal
@@ -80,6 +81,80 @@ BATTERY: list[tuple[str, bytes, int, str | None]] = [
         None,
     ),
     ("not HTTP at all", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 64, 400, None),
+]
+
+
+def messages(body: bytes, key: str | None = CLIENT, path: str = "/v1/messages") -> bytes:
+    headers = {"content-type": "application/json", "anthropic-version": "2023-06-01"}
+    if key is not None:
+        headers["x-api-key"] = key
+    return request("POST", path, headers, body)
+
+
+def ask_messages(payload: object) -> bytes:
+    return messages(json.dumps(payload).encode())
+
+
+TURN = {"model": "vm", "max_tokens": 10, "messages": HI}
+ORPHAN = [{"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1"}]}]
+# The same hostility on the Messages API: Anthropic's envelope and error types, never OpenAI's
+MESSAGES_BATTERY: list[tuple[str, bytes, int, str]] = [
+    ("malformed JSON", messages(b'{"model": "vm", "messages": [}'), 400, "invalid_request_error"),
+    ("not an object", ask_messages([1, 2]), 400, "invalid_request_error"),
+    ("no max_tokens", ask_messages({"model": "vm", "messages": HI}), 400, "invalid_request_error"),
+    (
+        "max_tokens of the wrong type",
+        ask_messages({**TURN, "max_tokens": "10"}),
+        400,
+        "invalid_request_error",
+    ),
+    (
+        "a role Anthropic has not",
+        ask_messages({**TURN, "messages": [{"role": "tool", "content": "x"}]}),
+        400,
+        "invalid_request_error",
+    ),
+    (
+        "a tool_result answering nothing",
+        ask_messages({**TURN, "messages": ORPHAN}),
+        400,
+        "invalid_request_error",
+    ),
+    (
+        "an unknown block type",
+        ask_messages({**TURN, "messages": [{"role": "user", "content": [{"type": "hologram"}]}]}),
+        400,
+        "invalid_request_error",
+    ),
+    ("deeply nested JSON", messages(b"[" * 200_000 + b"]" * 200_000), 400, "invalid_request_error"),
+    (
+        "invalid UTF-8",
+        messages(b'{"model": "vm", "messages": "\xff\xfe"}'),
+        400,
+        "invalid_request_error",
+    ),
+    ("a huge body", messages(b"x" * (MAX_BODY + 1)), 413, "request_too_large"),
+    ("an unknown model", ask_messages({**TURN, "model": "no-such-model"}), 404, "not_found_error"),
+    ("no key", messages(json.dumps(TURN).encode(), key=None), 401, "authentication_error"),
+    ("an upstream key as client key", messages(b"{}", key=SECRETS[0]), 401, "authentication_error"),
+    (
+        "count_tokens without messages",
+        messages(b'{"model": "vm"}', path="/v1/messages/count_tokens"),
+        400,
+        "invalid_request_error",
+    ),
+    (
+        "an unknown Messages route",
+        messages(b"{}", path="/v1/messages/batches"),
+        404,
+        "not_found_error",
+    ),
+    (
+        "a wrong method",
+        request("GET", "/v1/messages", {"x-api-key": CLIENT}),
+        405,
+        "invalid_request_error",
+    ),
 ]
 
 # Refused by Hypercorn's HTTP parser before any route runs: a bare 400 and a closed connection
@@ -170,6 +245,18 @@ async def test_bad_input_gets_the_right_4xx_and_no_secret_leaks(tmp_path: Path) 
                         assert got == 200, (name, body)
                         assert json.loads(body)["choices"][0]["message"]["content"] == "fine"
                         assert headers["x-baton-route"].endswith("beta/m=200")
+                    for name, raw, status, error_type in MESSAGES_BATTERY:
+                        got, headers, body = await exchange(port, raw)
+                        replies.append(json.dumps(headers).encode() + body)
+                        assert got == status, (name, got, body)
+                        envelope = json.loads(body)
+                        assert envelope["type"] == "error", (name, envelope)
+                        assert set(envelope["error"]) == {"type", "message"}, (name, envelope)
+                        assert envelope["error"]["type"] == error_type, (name, envelope)
+                        got, headers, body = await exchange(port, ask_messages(TURN))
+                        replies.append(json.dumps(headers).encode() + body)
+                        assert got == 200, (name, body)
+                        assert json.loads(body)["content"][0]["text"] == "fine", name
             finally:
                 process.send_signal(signal.SIGTERM)
                 code = await process.wait()
