@@ -69,15 +69,18 @@ class Exchange:
     async def perform(self, attempt: Attempt, reply: Reply) -> None:
         """Perform `attempt`, answering on `reply`. Raises `trio.BrokenResourceError` when the
         requester stopped listening."""
-        dialect = Dialect.of(attempt, self.kind, self.ask_usage, self.max_event_bytes)
-        run = _Run(attempt, dialect)
+        run: _Run | None = None
         try:
+            run = _Run(
+                attempt, Dialect.of(attempt, self.kind, self.ask_usage, self.max_event_bytes)
+            )
             if attempt.request.stream:
                 await self._stream(run, reply)
             else:
                 await reply.send(await self._complete(run))
         except UpstreamFault as fault:
-            await reply.send(AttemptFailed(scrubbed(fault.failure, attempt), run.windows))
+            windows = run.windows if run is not None else ()
+            await reply.send(AttemptFailed(scrubbed(fault.failure, attempt), windows))
 
     async def _complete(self, run: _Run) -> AttemptSucceeded:
         response = await self._send(run)

@@ -14,12 +14,17 @@ import trio
 from actors.ratelimit_book import Reservation, Skip, WaitUntil
 from config.model import NATIVE_PROTOCOL, Credential, Target
 from protocols.chat import ChatRequest
+from protocols.embeddings import EmbeddingsRequest
 from protocols.errors import BatonError
 from protocols.failures import FailureClass, UpstreamFailure
 from protocols.ratelimit_headers import WindowState
 from protocols.usage import Usage
 
 # ---- edge <-> supervisor -------------------------------------------------------------------
+
+# What a call asks of an upstream: a completion (Chat, and Responses and Messages translated to
+# Chat), or embeddings. Both say `model`, `stream`, `size` and `body_for(model)`.
+UpstreamRequest = ChatRequest | EmbeddingsRequest
 
 
 @attrs.frozen
@@ -88,7 +93,7 @@ class Native:
 
 @attrs.frozen
 class Call:
-    request: ChatRequest
+    request: UpstreamRequest
     deadline: float
     reply: trio.MemorySendChannel[CallEvent] = attrs.field(repr=False)
     scope: trio.CancelScope = attrs.field(factory=trio.CancelScope, repr=False)
@@ -274,7 +279,7 @@ class Attempt:
 
     target: Target
     credential: Credential
-    request: ChatRequest
+    request: UpstreamRequest
     native: Native | None = attrs.field(default=None, repr=False)  # send this instead
     reply: trio.MemorySendChannel[AttemptReply] | None = attrs.field(
         default=None, repr=False, eq=False

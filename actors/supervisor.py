@@ -44,13 +44,13 @@ from actors.messages import (
     StreamData,
     Streaming,
     StreamStarted,
+    UpstreamRequest,
 )
 from actors.provider import ProviderActor
 from actors.relay import CallRelay
 from actors.routing import Router
 from actors.supervision import supervise, tell
 from actors.walk import Walk
-from protocols.chat import ChatRequest
 from protocols.errors import GatewayOverloaded, InternalError
 from protocols.failures import FailureClass, UpstreamFailure
 
@@ -78,7 +78,7 @@ class Supervisor:
 
     async def call(
         self,
-        request: ChatRequest,
+        request: UpstreamRequest,
         deadline: float,
         native: Native | None = None,
         hops: list[Hop] | None = None,

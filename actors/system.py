@@ -18,6 +18,7 @@ import attrs
 import trio
 
 from actors.credentials import CredentialPool
+from actors.embedding_batcher import EmbeddingBatcher
 from actors.health import HealthChecker
 from actors.health_book import HealthView
 from actors.keypool import KeyPool
@@ -46,6 +47,7 @@ class ActorSystem:
     supervisor: Supervisor
     responses: ResponseStore
     checker: HealthChecker | None = None
+    batcher: EmbeddingBatcher | None = None  # embeddings go through it (actors.embedding_batcher)
     ready: trio.Event = attrs.field(factory=trio.Event)
     books: dict[str, RateLimitBook] = attrs.field(factory=dict)  # the trackers' own: tests look
     trackers: dict[str, RateLimitTracker] = attrs.field(factory=dict)  # rate windows, by provider
@@ -108,7 +110,11 @@ class ActorSystem:
         supervisor = Supervisor(router, pools, providers, checker)
         await start("supervisor", supervisor.run)
         await start("health checker", checker.run)
+        embeddings = config.embeddings
+        batcher = EmbeddingBatcher(supervisor, embeddings.batch_window, embeddings.max_batch_inputs)
+        await start("embedding batcher", batcher.run)
         system = cls(config, router, supervisor, store, checker)
+        system.batcher = batcher
         system.books, system.trackers, system.pools = books, trackers, pools
         system.telemetry = telemetry
         system.stats = LiveState(router, pools, trackers, checker, telemetry, wall_time.time())

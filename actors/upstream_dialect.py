@@ -8,6 +8,7 @@ reply is read back into what the walk passes on.
 |                    | Chat, Messages            | Chat Completions       | Chat (as sent)         |
 | `anthropic`        | Messages                  | the Messages request   | Messages (native)      |
 |                    | Chat, Responses           | Messages, translated   | Chat, translated back  |
+| any but anthropic  | Embeddings                | Embeddings             | Embeddings (as sent)   |
 
 The walk and the edge see only two shapes: Chat Completions, or the client's own protocol
 when the upstream speaks it (`native`). A translated reply is turned into a Chat completion
@@ -26,17 +27,18 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import attrs
-from protocols.anthropic.native import MessagesNativeGate, check_native_message
-from protocols.anthropic.upstream_reply import check_message, completion_body_from_message_body
-from protocols.anthropic.upstream_request import messages_from_chat
-from protocols.anthropic.upstream_stream import MessagesChatGate
 
 from actors.messages import Attempt
 from actors.upstream_stream import Gate
 from protocols import jsoncodec, sse
+from protocols.anthropic.native import MessagesNativeGate, check_native_message
+from protocols.anthropic.upstream_reply import check_message, completion_body_from_message_body
+from protocols.anthropic.upstream_request import messages_from_chat
+from protocols.anthropic.upstream_stream import MessagesChatGate
 from protocols.chat import check_completion
 from protocols.chat_stream import ChatStreamGate
-from protocols.failures import UpstreamFailure
+from protocols.embeddings import EmbeddingsRequest, check_embeddings
+from protocols.failures import FailureClass, UpstreamFailure, UpstreamFault
 from protocols.responses.native import NativeStreamGate, check_native_response
 from protocols.stream_usage import UsageTap
 
@@ -70,18 +72,26 @@ class Dialect:
 
     @classmethod
     def of(cls, attempt: Attempt, kind: str, ask_usage: bool, max_event_bytes: int) -> Dialect:
+        """Raises `UpstreamFault` for what the provider cannot be asked at all."""
         model = attempt.target.model
         secret = attempt.credential.secret
         decoder = sse.SSEDecoder(max_event_bytes=max_event_bytes)
         native = attempt.native
         headers = credential_headers(kind, secret)
+        request = attempt.request
+        if isinstance(request, EmbeddingsRequest):
+            if kind == "anthropic":
+                message = "an Anthropic Messages upstream serves no embeddings"
+                raise UpstreamFault(UpstreamFailure(FailureClass.NOT_FOUND, message))
+            body = request.body_for(model)
+            gate: Gate = ChatStreamGate(decoder=decoder)  # never read: embeddings do not stream
+            return cls("embeddings", False, body, headers, check_embeddings, _as_sent, gate)
         if kind == "anthropic":
             if native is not None:
                 headers.update(native.headers)
                 body = jsoncodec.dumps({**native.payload, "model": model})
-                gate: Gate = MessagesNativeGate(decoder=decoder)
+                gate = MessagesNativeGate(decoder=decoder)
                 return cls("messages", True, body, headers, check_native_message, _as_sent, gate)
-            request = attempt.request
             body = jsoncodec.dumps(messages_from_chat(request.payload, model))
             gate = MessagesChatGate(decoder=decoder, usage=UsageTap(keep=request.include_usage))
             translate = completion_body_from_message_body
@@ -90,7 +100,6 @@ class Dialect:
             body = jsoncodec.dumps({**native.payload, "model": model})
             gate = NativeStreamGate(decoder=decoder)
             return cls("responses", True, body, headers, check_native_response, _as_sent, gate)
-        request = attempt.request
         body = request.body_for(model, ask_usage=ask_usage)
         gate = ChatStreamGate(decoder=decoder, usage=UsageTap(keep=request.include_usage))
         return cls("chat/completions", False, body, headers, check_completion, _as_sent, gate)

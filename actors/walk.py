@@ -37,6 +37,7 @@ from actors.messages import (
     StreamEnded,
     Streaming,
     UpstreamEvents,
+    UpstreamRequest,
 )
 from actors.provider import ProviderActor
 from actors.ratelimit_book import estimate_tokens
@@ -45,7 +46,6 @@ from actors.supervision import ActorUnavailable
 from config.model import Target
 from protocols import jsoncodec
 from protocols.anthropic.upstream_reply import usage_of_message
-from protocols.chat import ChatRequest
 from protocols.errors import (
     AllOverloaded,
     AllRateLimited,
@@ -66,7 +66,7 @@ _DEADLINE = UpstreamFailure(FailureClass.TIMEOUT, "the call's deadline ran out")
 
 @attrs.define
 class Walk:
-    request: ChatRequest
+    request: UpstreamRequest
     deadline: float
     native: Native | None
     router: Router

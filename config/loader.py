@@ -22,7 +22,7 @@ from config.health import read_health
 from config.model import DAILY_RESET_UTC, DEFAULT_HEALTH, Config, Loaded
 from config.providers import read_providers
 from config.reader import Reader, kind
-from config.sections import read_server, read_timeouts, read_virtual_models
+from config.sections import read_embeddings, read_server, read_timeouts, read_virtual_models
 from config.telemetry import read_telemetry
 from config.yamltext import parse_yaml
 
@@ -34,6 +34,7 @@ SECTIONS = (
     "providers",
     "virtual_models",
     "model_aliases",
+    "embeddings",
     "health",
     "cooldowns",
     "daily_reset_utc",
@@ -87,6 +88,7 @@ def _from_text(text: str, environment: Environment, *, source: str) -> Loaded:
     sections = reader.mapping(document, "", allowed=SECTIONS) or {}
     server = read_server(reader, sections.get("server"))
     timeouts = read_timeouts(reader, sections.get("timeouts"))
+    embeddings = read_embeddings(reader, sections.get("embeddings"))
     health = read_health(reader, sections.get("health"), "health")
     cooldowns = read_cooldowns(reader, sections.get("cooldowns"), "cooldowns")
     daily_reset = read_daily_reset(
@@ -108,12 +110,14 @@ def _from_text(text: str, environment: Environment, *, source: str) -> Loaded:
         raise ConfigError(reader.problems, source=source)
 
     assert server is not None and timeouts is not None and health is not None
+    assert embeddings is not None
     config = Config(
         server=server,
         timeouts=timeouts,
         providers=providers,
         virtual_models=virtual_models,
         model_aliases=aliases,
+        embeddings=embeddings,
         source=source,
         health=health.over(DEFAULT_HEALTH),
         telemetry=telemetry,

@@ -60,6 +60,15 @@ class Timeouts:
 
 
 @attrs.frozen
+class EmbeddingsSettings:
+    """The top-level `embeddings:`: how long a small request waits for others to share its
+    upstream call (seconds; 0: never), and how many inputs one call may carry."""
+
+    batch_window: float = 0.01
+    max_batch_inputs: int = 64
+
+
+@attrs.frozen
 class ServerConfig:
     api_keys: tuple[str, ...] = attrs.field(default=(), repr=lambda keys: f"<{len(keys)} keys>")
     max_body_bytes: int = 20 * 1024 * 1024
@@ -292,6 +301,7 @@ class Config:
     # `model_aliases:` requested names (or fnmatch wildcards) -> the model that serves them, in
     # the order written: the first pattern that matches wins (config.aliases)
     model_aliases: tuple[tuple[str, str], ...] = ()
+    embeddings: EmbeddingsSettings = EmbeddingsSettings()
 
     def shared_by(self, workers: int) -> Config:
         """The config one of `workers` processes serves with: each holds an equal share of

@@ -1,4 +1,4 @@
-"""The `server:`, `timeouts:` and `virtual_models:` sections.
+"""The `server:`, `timeouts:`, `embeddings:` and `virtual_models:` sections.
 
 Virtual models are read after the providers, since every hop of a chain must name a declared
 provider and, unless that provider passes any model (`"*"`), a model it lists.
@@ -13,7 +13,14 @@ import attrs
 
 from config.env import expand
 from config.health import read_order
-from config.model import ProviderConfig, ServerConfig, Target, Timeouts, VirtualModel
+from config.model import (
+    EmbeddingsSettings,
+    ProviderConfig,
+    ServerConfig,
+    Target,
+    Timeouts,
+    VirtualModel,
+)
 from config.reader import Reader, child, kind, shown
 
 SERVER_FIELDS = (
@@ -26,6 +33,7 @@ SERVER_FIELDS = (
 )
 TIMEOUT_FIELDS = tuple(field.name for field in attrs.fields(Timeouts))
 VIRTUAL_MODEL_FIELDS = ("chain", "order")
+EMBEDDINGS_FIELDS = ("batch_window", "max_batch_inputs")
 
 
 def read_server(reader: Reader, value: object, path: str = "server") -> ServerConfig | None:
@@ -50,6 +58,29 @@ def read_server(reader: Reader, value: object, path: str = "server") -> ServerCo
         cap = reader.integer(fields["max_connections"], child(path, "max_connections"), minimum=1)
         server = attrs.evolve(server, max_connections=cap or server.max_connections)
     return server
+
+
+def read_embeddings(
+    reader: Reader, value: object, path: str = "embeddings"
+) -> EmbeddingsSettings | None:
+    fields = reader.mapping(value, path, allowed=EMBEDDINGS_FIELDS)
+    if fields is None:
+        return None
+    settings = EmbeddingsSettings()
+    if fields.get("batch_window") is not None:
+        window = reader.number(
+            fields["batch_window"],
+            child(path, "batch_window"),
+            "expected a number of seconds, 0 or more (0: no batching)",
+            minimum=0,
+        )
+        if window is not None:
+            settings = attrs.evolve(settings, batch_window=window)
+    if fields.get("max_batch_inputs") is not None:
+        path_ = child(path, "max_batch_inputs")
+        most = reader.integer(fields["max_batch_inputs"], path_, minimum=1)
+        settings = attrs.evolve(settings, max_batch_inputs=most or settings.max_batch_inputs)
+    return settings
 
 
 def _client_keys(reader: Reader, value: object, path: str) -> tuple[str, ...]:

@@ -3,8 +3,8 @@ what comes back into JSON, SSE, WebSocket messages or an OpenAI error envelope.
 
 No routing decisions here: the routes parse and validate (through `protocols/`), submit a
 `Call`, and encode the answer. One blueprint per API (`edge.chat`, `edge.responses_routes`,
-`edge.messages_routes`, `edge.ops`, `edge.dashboard`); this module puts them together with what
-every route shares:
+`edge.messages_routes`, `edge.embeddings`, `edge.ops`, `edge.dashboard`); this module puts them
+together with what every route shares:
 - client keys: every path but `/health` and the dashboard needs one (`edge.auth`), checked
   before the route is looked up, so an unknown path without a key is a 401, not a 404 (the
   call routes check theirs themselves, so the request log records refused calls too);
@@ -35,6 +35,7 @@ from edge.call_log import log_call
 from edge.chat import chat_blueprint
 from edge.context import EdgeContext
 from edge.dashboard import LIVE_PATH, PAGE_PATH, dashboard_blueprint
+from edge.embeddings import embeddings_blueprint
 from edge.messages_errors import is_messages_path, messages_error_response
 from edge.messages_routes import messages_blueprint
 from edge.ops import health_blueprint, ops_blueprint
@@ -63,6 +64,8 @@ CALLS = frozenset(
         "/messages",
         "/v1/messages/count_tokens",
         "/messages/count_tokens",
+        "/v1/embeddings",
+        "/embeddings",
     }
 )
 
@@ -93,6 +96,7 @@ def create_app(system: ActorSystem, stopping: Stopping) -> QuartTrio:
     app.register_blueprint(chat_blueprint(edge))
     app.register_blueprint(responses_blueprint(edge))
     app.register_blueprint(messages_blueprint(edge))
+    app.register_blueprint(embeddings_blueprint(edge))
     app.register_blueprint(ops_blueprint(edge))
 
     @app.before_request

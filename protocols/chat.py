@@ -17,7 +17,7 @@ import attrs
 
 from protocols import jsoncodec
 from protocols.errors import BadRequest
-from protocols.failures import FailureClass, UpstreamFailure, classify_error_object
+from protocols.failures import FailureClass, UpstreamFailure, classify_error_object, reply_object
 from protocols.stream_usage import ask_for_usage
 
 MAX_MODEL_NAME = 256  # longer names are no model's: they would only bloat logs and stats
@@ -46,27 +46,7 @@ class ChatRequest:
     def from_payload(cls, payload: dict[str, Any], *, size: int = 0) -> ChatRequest:
         """Validate a decoded request body (or one baton built, as from a Responses request);
         `size`: how many bytes the client's request had."""
-        model = payload.get("model")
-        if model is None:
-            raise BadRequest(
-                "you must provide a model parameter",
-                param="model",
-                code="missing_required_parameter",
-            )
-        if not isinstance(model, str) or not model.strip():
-            raise BadRequest(
-                "'model' must be a non-empty string", param="model", code="invalid_type"
-            )
-        if len(model) > MAX_MODEL_NAME:
-            raise BadRequest(
-                f"'model' is longer than {MAX_MODEL_NAME} characters",
-                param="model",
-                code="invalid_value",
-            )
-        if not model.isprintable():  # it is echoed in headers (x-baton-model): no CR, LF, NUL
-            raise BadRequest(
-                "'model' must not contain control characters", param="model", code="invalid_value"
-            )
+        model = validate_model(payload.get("model"))
         messages = payload.get("messages")
         if messages is None:
             raise BadRequest(
@@ -110,6 +90,29 @@ class ChatRequest:
             payload = {**payload, "model": model}
         made = self._bodies[model, ask_usage] = jsoncodec.dumps(payload)
         return made
+
+
+def validate_model(model: Any) -> str:
+    """A request's `model`, checked as every API's routing needs it; `BadRequest` if not."""
+    if model is None:
+        raise BadRequest(
+            "you must provide a model parameter",
+            param="model",
+            code="missing_required_parameter",
+        )
+    if not isinstance(model, str) or not model.strip():
+        raise BadRequest("'model' must be a non-empty string", param="model", code="invalid_type")
+    if len(model) > MAX_MODEL_NAME:
+        raise BadRequest(
+            f"'model' is longer than {MAX_MODEL_NAME} characters",
+            param="model",
+            code="invalid_value",
+        )
+    if not model.isprintable():  # it is echoed in headers (x-baton-model): no CR, LF, NUL
+        raise BadRequest(
+            "'model' must not contain control characters", param="model", code="invalid_value"
+        )
+    return model
 
 
 def parse_json_object(body: bytes) -> dict[str, Any]:
@@ -170,16 +173,9 @@ def inspect_chunk(data: str) -> ChunkInfo:
 
 def check_completion(body: bytes) -> UpstreamFailure | None:
     """None if a 200 body is a chat completion; otherwise what is wrong with it."""
-    try:
-        reply = jsoncodec.loads(body)
-    except ValueError:
-        return UpstreamFailure(
-            FailureClass.MALFORMED, "upstream returned a body that is not JSON", status=200
-        )
-    if not isinstance(reply, dict):
-        return UpstreamFailure(
-            FailureClass.MALFORMED, "upstream returned JSON that is not an object", status=200
-        )
+    reply = reply_object(body)
+    if isinstance(reply, UpstreamFailure):
+        return reply
     if reply.get("error") is not None and not reply.get("choices"):
         error = reply["error"]
         return classify_error_object(

@@ -158,6 +158,21 @@ ERROR_TYPE_CLASSES = {
 }
 
 
+def reply_object(body: bytes) -> dict[str, Any] | UpstreamFailure:
+    """A 200 body decoded as the JSON object every reply is, or why it is malformed."""
+    try:
+        reply = jsoncodec.loads(body)
+    except (ValueError, RecursionError):
+        return UpstreamFailure(
+            FailureClass.MALFORMED, "upstream returned a body that is not JSON", status=200
+        )
+    if not isinstance(reply, dict):
+        return UpstreamFailure(
+            FailureClass.MALFORMED, "upstream returned JSON that is not an object", status=200
+        )
+    return reply
+
+
 def classify_response(
     status: int, body: bytes, headers: Mapping[str, str], *, now: float
 ) -> UpstreamFailure:

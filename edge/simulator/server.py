@@ -24,6 +24,7 @@ import h11
 import trio
 
 from edge.simulator import payloads, perform
+from edge.simulator.embeddings import embeddings_body
 from edge.simulator.replies import (
     Complete,
     Drip,
@@ -44,6 +45,7 @@ RESPONSES_PATHS = frozenset({"/v1/responses", "/responses"})
 # A native Anthropic upstream (`kind: anthropic`): the same, for the Messages API.
 MESSAGES_PATHS = frozenset({"/v1/messages", "/messages"})
 MODEL_PATHS = frozenset({"/v1/models", "/models"})
+EMBEDDINGS_PATHS = frozenset({"/v1/embeddings", "/embeddings"})
 _ids = itertools.count(1)
 
 
@@ -153,7 +155,10 @@ class Simulator:
         path = raw.target.partition("?")[0].rstrip("/") or "/"
         request = SimRequest(raw.method, path, raw.headers, raw.body, _parse_json(raw.body))
         if raw.method == "POST" and (
-            path in CHAT_PATHS or path in RESPONSES_PATHS or path in MESSAGES_PATHS
+            path in CHAT_PATHS
+            or path in RESPONSES_PATHS
+            or path in MESSAGES_PATHS
+            or path in EMBEDDINGS_PATHS
         ):
             self.calls.append(request)
             self._notify()
@@ -220,6 +225,10 @@ class Simulator:
         """Send `reply`; False when the connection must not be reused."""
         if isinstance(reply, Complete) and models:
             body = payloads.models_body(self.models, self.name, self._created)
+            return await perform.send_json(wire, 200, body, reply.headers)
+        if isinstance(reply, Complete) and request.path in EMBEDDINGS_PATHS:
+            model = reply.model or request.model or self.models[0]
+            body = embeddings_body(request, model)
             return await perform.send_json(wire, 200, body, reply.headers)
         if isinstance(reply, Complete):
             return await perform.send_complete(wire, request, reply, self._envelope(reply, request))

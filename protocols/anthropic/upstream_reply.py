@@ -23,7 +23,7 @@ import time
 from typing import Any
 
 from protocols import jsoncodec
-from protocols.failures import FailureClass, UpstreamFailure, classify_error_object
+from protocols.failures import FailureClass, UpstreamFailure, classify_error_object, reply_object
 from protocols.usage import Usage
 
 FINISH_REASONS = {
@@ -131,16 +131,9 @@ def usage_of_message(message: Any) -> Usage | None:
 
 def check_message(body: bytes) -> UpstreamFailure | None:
     """None if a 200 body is a Message; otherwise what is wrong with it."""
-    try:
-        reply = jsoncodec.loads(body)
-    except (ValueError, RecursionError):
-        return UpstreamFailure(
-            FailureClass.MALFORMED, "upstream returned a body that is not JSON", status=200
-        )
-    if not isinstance(reply, dict):
-        return UpstreamFailure(
-            FailureClass.MALFORMED, "upstream returned JSON that is not an object", status=200
-        )
+    reply = reply_object(body)
+    if isinstance(reply, UpstreamFailure):
+        return reply
     if reply.get("type") == "error" or (reply.get("error") is not None and "content" not in reply):
         return classify_error_object(error_object(reply), status=200)
     if reply.get("type") != "message" or not isinstance(reply.get("content"), list):

@@ -112,6 +112,7 @@ def gateway_config(
     providers: dict[str, dict[str, Any]] | None = None,
     server: dict[str, Any] | None = None,
     model_aliases: dict[str, str] | None = None,
+    embeddings: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A config document over the given upstreams: provider `name` serves models m, m2 and any."""
     keys = keys or {}
@@ -135,6 +136,8 @@ def gateway_config(
         document["providers"].setdefault(name, {}).update(extra)
     if model_aliases:
         document["model_aliases"] = model_aliases
+    if embeddings:
+        document["embeddings"] = embeddings
     return document
 
 
