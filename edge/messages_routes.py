@@ -13,7 +13,6 @@ which: `x-baton-token-count: exact` or `estimate`, and the encoding in `x-baton-
 from __future__ import annotations
 
 import trio
-from protocols.anthropic.messages_request import messages_request_from_payload
 from quart import Blueprint, Response
 
 from edge.context import EdgeContext
@@ -22,6 +21,7 @@ from edge.messages import create_message_route
 from edge.messages_errors import messages_error_response
 from edge.replies import Answer, json_response
 from edge.request_log import CallTrail
+from protocols.anthropic.messages_request import messages_request_from_payload
 from protocols.chat import parse_json_object
 from protocols.errors import ModelNotFound
 from protocols.token_count import count_chat_input
