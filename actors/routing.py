@@ -8,8 +8,9 @@ Anything else is unknown (404 `model_not_found`). Virtual models and `provider/m
 before aliases, so an alias can add names but never hide one.
 
 `Router.chain_for` is the configuration alone. The order a call actually walks its chain in
-is `effective_chain`'s: a virtual model's `order` (listed, priority or latency) applied with
-what the health checker knows, providers known to be down last.
+is `effective_chain`'s: a virtual model's `order` (listed, priority, latency, or ranked by
+`model_rankings:` scores) applied with what the health checker knows, providers known to be
+down last.
 """
 
 from __future__ import annotations
@@ -64,6 +65,16 @@ class Router:
             virtual = None if target is None else self.config.virtual_models.get(target)
         return "listed" if virtual is None else virtual.order
 
+    def ranked(self, chain: tuple[Target, ...]) -> tuple[Target, ...]:
+        """`chain` by `model_rankings:` score, highest first; unscored ones after, and ties,
+        as listed."""
+        scores = [self.config.rankings.score_of(target.model) for target in chain]
+        order = sorted(
+            range(len(chain)),
+            key=lambda index: (scores[index] is None, -(scores[index] or 0.0), index),
+        )
+        return tuple(chain[index] for index in order)
+
     def model_ids(self) -> list[str]:
         """Every id `GET /v1/models` lists: virtual models first, the aliases that are plain
         names (a wildcard is no model id), then `provider/model`."""
@@ -88,4 +99,7 @@ def effective_chain(
     chain = router.chain_for(model)
     if chain is None or len(chain) < 2:
         return chain
-    return health.order(chain, router.order_for(model), now)
+    order = router.order_for(model)
+    if order == "ranked":
+        chain, order = router.ranked(chain), "listed"
+    return health.order(chain, order, now)

@@ -21,6 +21,7 @@ from config.errors import ConfigError, Problem
 from config.health import read_health
 from config.model import DAILY_RESET_UTC, DEFAULT_HEALTH, Config, Loaded
 from config.providers import read_providers
+from config.rankings import read_rankings
 from config.reader import Reader, kind
 from config.sections import read_embeddings, read_server, read_timeouts, read_virtual_models
 from config.telemetry import read_telemetry
@@ -35,6 +36,7 @@ SECTIONS = (
     "virtual_models",
     "model_aliases",
     "embeddings",
+    "model_rankings",
     "health",
     "cooldowns",
     "daily_reset_utc",
@@ -104,6 +106,11 @@ def _from_text(text: str, environment: Environment, *, source: str) -> Loaded:
     aliases = read_model_aliases(
         reader, sections.get("model_aliases"), virtual_models, providers, declared
     )
+    base_dir = Path(source).parent if Path(source).is_file() else None
+    rankings = read_rankings(reader, sections.get("model_rankings"), base_dir, "model_rankings")
+    for name, virtual in virtual_models.items():
+        if virtual.order == "ranked" and not rankings.scores:
+            reader.warn(f"virtual_models.{name}.order", "ranked, but model_rankings has no scores")
     if not declared:
         reader.warn("providers", "no providers configured")
     if reader.problems:
@@ -118,6 +125,7 @@ def _from_text(text: str, environment: Environment, *, source: str) -> Loaded:
         virtual_models=virtual_models,
         model_aliases=aliases,
         embeddings=embeddings,
+        rankings=rankings,
         source=source,
         health=health.over(DEFAULT_HEALTH),
         telemetry=telemetry,

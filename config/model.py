@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import time
+from fnmatch import fnmatchcase
 from urllib.parse import urlsplit, urlunsplit
 
 import attrs
@@ -57,6 +58,20 @@ class Timeouts:
     idle: float = 120.0
     total: float = 600.0
     keepalive: float = 5.0  # Responses streams: repeat response.in_progress while upstream is slow
+
+
+@attrs.frozen
+class Rankings:
+    """Scores per model name or fnmatch pattern (`config.rankings`): `order: ranked`."""
+
+    scores: tuple[tuple[str, float], ...] = ()  # (lower-cased name or pattern, score)
+
+    def score_of(self, model: str) -> float | None:
+        names = {model.lower(), model.lower().rpartition("/")[2]}
+        for pattern, score in self.scores:
+            if any(name == pattern or fnmatchcase(name, pattern) for name in names):
+                return score
+        return None
 
 
 @attrs.frozen
@@ -127,7 +142,7 @@ class Limits:
 
 
 PROBE_KINDS = ("models", "completion")  # GET /models, or a 1-token chat completion
-CHAIN_ORDERS = ("priority", "listed", "latency")
+CHAIN_ORDERS = ("priority", "listed", "latency", "ranked")
 
 
 @attrs.frozen
@@ -302,6 +317,7 @@ class Config:
     # the order written: the first pattern that matches wins (config.aliases)
     model_aliases: tuple[tuple[str, str], ...] = ()
     embeddings: EmbeddingsSettings = EmbeddingsSettings()
+    rankings: Rankings = attrs.field(factory=Rankings)  # `model_rankings:`: `order: ranked`
 
     def shared_by(self, workers: int) -> Config:
         """The config one of `workers` processes serves with: each holds an equal share of
