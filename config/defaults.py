@@ -14,6 +14,7 @@ from __future__ import annotations
 from config.catalog import DEFAULT_CHAINS, KNOWN_PROVIDERS, KnownProvider
 from config.env import Environment, discover_keys, env_prefix
 from config.errors import ConfigError
+from config.keys import discovered_credentials
 from config.model import (
     ANY_MODEL,
     Config,
@@ -24,7 +25,6 @@ from config.model import (
     Target,
     VirtualModel,
 )
-from config.providers import discovered_credentials
 from config.reader import Reader
 
 SOURCE = "built-in defaults"
