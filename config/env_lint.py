@@ -11,6 +11,7 @@ counterpart of (`TIMEOUT_POOL`, `FAIR_CYCLE_*`). A variable is named, never its 
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Collection, Mapping
 
@@ -52,8 +53,9 @@ def _problem(name: str, prefixes: Collection[str]) -> str | None:
     if name.startswith("TIMEOUT_") and name not in GLOBALS:
         known = ", ".join(sorted(TIMEOUTS))
         return f"not a timeout baton reads (it reads {known})"
-    if name.startswith(("ROTATION_TOLERANCE", "OVERRIDE_TEMPERATURE")) and name not in GLOBALS:
-        return "not understood (a typo?)"
+    close = difflib.get_close_matches(name, sorted(GLOBALS), n=1, cutoff=0.85)
+    if close and name not in GLOBALS:
+        return f"not understood (did you mean {close[0]}?)"
     if name.startswith(UNSUPPORTED):
         return "an LLM-API-Key-Proxy setting baton has no counterpart of"
     for family, tail in PER_PROVIDER:

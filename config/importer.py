@@ -217,6 +217,9 @@ def _virtual_model(
     extra = sorted(set(body) - {"fallback_chain", "candidates", "description"})
     if extra:
         skipped.append(f"{where}: {', '.join(extra)} (no counterpart)")
+    if chain and "/" in name:
+        skipped.append(f"{where} (renamed {name.replace('/', '-')}: no '/' in a baton name)")
+        name = name.replace("/", "-")
     if chain:
         chains[name] = chain
     else:
