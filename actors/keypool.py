@@ -26,6 +26,9 @@ scope ends it too. After an ended whole-key cooldown, a rate limit re-cools the 
 (lockout ladder) if it was a lockout; if it was an auth failure, the key evidently
 authenticates again, and only the model cools.
 
+Which ready key is leased (tiers, rotation, rotation tolerance) is `actors.key_choice`; a
+key's concurrency cap is `max_concurrent` times its tier's multiplier (1 if none).
+
 `snapshot(now)`/`restore(data, now, elapsed)` carry cooldowns and the lockout tally across a
 restart as plain data, keys named by alias and times as offsets from `now` (a monotonic clock
 does not survive a restart). Probes in flight are not kept: after a restart an ended cooldown
@@ -34,11 +37,13 @@ is half-open again. `version` counts the changes a snapshot would show.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Mapping
 from typing import Any
 
 import attrs
 
+from actors.key_choice import KeyChooser
 from config.model import CooldownPolicy, Credential, ProviderConfig
 from protocols.failures import FailureClass, UpstreamFailure
 
@@ -103,18 +108,24 @@ class KeyPool:
     max_concurrent: int | None = None
     policy: CooldownPolicy = attrs.field(factory=CooldownPolicy)
     quota_groups: Mapping[str, tuple[str, ...]] = attrs.field(factory=dict)
+    tier_multipliers: Mapping[int, int] = attrs.field(factory=dict)
+    tolerance: float = 0.0
+    rng: random.Random = attrs.field(factory=random.Random, repr=False)
     in_flight: list[int] = attrs.field(init=False)
+    uses: list[int] = attrs.field(init=False)  # leases each key has had (for `tolerance`)
     version: int = attrs.field(init=False, default=0)
     _cooldowns: dict[tuple[int, Scope], Cooldown] = attrs.field(init=False, factory=dict)
     # per key: when each scope was last rate-limited, since the key's last success
     _recent: dict[int, dict[Scope, float]] = attrs.field(init=False, factory=dict)
     _group_of: dict[str, str] = attrs.field(init=False, factory=dict)
-    _cursor: int = attrs.field(init=False, default=0)
+    _chooser: KeyChooser = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         if not self.keys:
             raise ValueError("a key pool needs at least one key")
         self.in_flight = [0] * len(self.keys)
+        self.uses = [0] * len(self.keys)
+        self._chooser = KeyChooser(self.rotation, self.tolerance, self.rng)
         for group, models in self.quota_groups.items():
             self._group_of.update(dict.fromkeys(models, group))
 
@@ -126,6 +137,8 @@ class KeyPool:
             provider.max_concurrent_per_key,
             provider.cooldowns,
             provider.rate_limits.quota_groups,
+            provider.tier_multipliers,
+            provider.rotation_tolerance,
         )
 
     # -- leasing ----------------------------------------------------------------------------
@@ -148,6 +161,7 @@ class KeyPool:
             return Busy()
         index = self._choose(open_keys)
         self.in_flight[index] += 1
+        self.uses[index] += 1
         for cooled in (scope, ALL_MODELS):
             cooldown = self._cooldowns.get((index, cooled))
             if cooldown is not None and cooldown.until <= now:
@@ -354,19 +368,19 @@ class KeyPool:
             if not recent:
                 del self._recent[index]
 
+    def cap(self, index: int) -> int | None:
+        """How many leases key `index` may have out at once; None: no cap."""
+        if self.max_concurrent is None:
+            return None
+        return self.max_concurrent * self.tier_multipliers.get(self.keys[index].tier, 1)
+
     def _at_cap(self, index: int) -> bool:
-        return self.max_concurrent is not None and self.in_flight[index] >= self.max_concurrent
+        cap = self.cap(index)
+        return cap is not None and self.in_flight[index] >= cap
 
     def _choose(self, candidates: list[int]) -> int:
-        if self.rotation == "sequential":
-            return candidates[0]
-        # balanced: the least loaded key, ties taken in turn starting after the last one chosen
-        count = len(self.keys)
-        least = min(self.in_flight[index] for index in candidates)
-        tied = [index for index in candidates if self.in_flight[index] == least]
-        chosen = min(tied, key=lambda index: (index - self._cursor) % count)
-        self._cursor = (chosen + 1) % count
-        return chosen
+        tiers = [key.tier for key in self.keys]
+        return self._chooser.choose(candidates, tiers, self.in_flight, self.uses)
 
 
 def _scope_words(scope: Scope) -> str:

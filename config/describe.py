@@ -61,6 +61,30 @@ def _timeouts(timeouts: Timeouts) -> str:
     )
 
 
+def _options(provider: ProviderConfig) -> list[str]:
+    """Model filters, key tiers, the temperature rule and rotation tolerance, where set."""
+    lines = []
+    if provider.ignore_models or provider.allow_models:
+        ignore = ", ".join(provider.ignore_models) or "-"
+        allow = ", ".join(provider.allow_models) or "-"
+        lines.append(f"    models ignored: {ignore}; allowed anyway: {allow}")
+    tiers = sorted({key.tier for key in provider.keys})
+    if len(tiers) > 1 or provider.tier_multipliers:
+        shown = ", ".join(
+            f"{tier} x{provider.tier_multipliers.get(tier, 1)}"
+            for tier in sorted({*tiers, *provider.tier_multipliers})
+        )
+        lines.append(f"    key tiers (leased lowest first, concurrency factor): {shown}")
+    if provider.temperature_zero != "keep":
+        rule = provider.temperature_zero
+        if rule == "set":
+            rule = f"set to {provider.temperature_zero_value:g}"
+        lines.append(f"    temperature 0 in requests: {rule}")
+    if provider.rotation_tolerance:
+        lines.append(f"    rotation tolerance: {provider.rotation_tolerance:g} (weighted random)")
+    return lines
+
+
 def _provider(provider: ProviderConfig) -> list[str]:
     if provider.passes_any_model:
         listed = ", ".join(provider.listed_models)
@@ -80,6 +104,7 @@ def _provider(provider: ProviderConfig) -> list[str]:
         f" concurrent requests per key: {concurrency}",
         f"    keys ({len(provider.keys)}): {aliases}",
     ]
+    lines.extend(_options(provider))
     if provider.headers:
         lines.append(f"    extra headers: {', '.join(provider.headers)} (values hidden)")
     connection = _connection(provider)

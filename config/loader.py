@@ -20,6 +20,7 @@ from config.env import Environment, read_environment
 from config.errors import ConfigError, Problem
 from config.health import read_health
 from config.model import DAILY_RESET_UTC, DEFAULT_HEALTH, Config, Loaded
+from config.provider_options import read_tolerance
 from config.providers import read_providers
 from config.rankings import read_rankings
 from config.reader import Reader, kind
@@ -41,6 +42,7 @@ SECTIONS = (
     "cooldowns",
     "daily_reset_utc",
     "telemetry",
+    "rotation_tolerance",
 )
 
 
@@ -96,8 +98,16 @@ def _from_text(text: str, environment: Environment, *, source: str) -> Loaded:
     daily_reset = read_daily_reset(
         reader, sections.get("daily_reset_utc"), "daily_reset_utc", DAILY_RESET_UTC
     )
+    # the default for every provider that sets no `rotation_tolerance` of its own
+    tolerance = read_tolerance(
+        reader, sections.get("rotation_tolerance", 0.0), "rotation_tolerance"
+    )
     providers, declared = read_providers(
-        reader, sections.get("providers"), cooldowns=cooldowns, daily_reset=daily_reset
+        reader,
+        sections.get("providers"),
+        cooldowns=cooldowns,
+        daily_reset=daily_reset,
+        tolerance=tolerance or 0.0,
     )
     telemetry = read_telemetry(reader, sections.get("telemetry"))
     virtual_models = read_virtual_models(

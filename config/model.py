@@ -13,6 +13,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import attrs
 
+from config.model_filter import model_allowed
+
 ROTATIONS = ("balanced", "sequential")
 # `openai`: Chat Completions; `openai-responses`: that, and Responses requests passed through;
 # `anthropic`: the Messages API (Chat and Responses calls translated, Messages passed through)
@@ -20,6 +22,11 @@ PROVIDER_KINDS = ("openai", "openai-responses", "anthropic")
 # Which client protocol a kind of provider takes untranslated
 NATIVE_PROTOCOL = {"openai-responses": "responses", "anthropic": "messages"}
 ANY_MODEL = "*"
+# What a provider does with `temperature: 0` (protocols.temperature)
+TEMPERATURE_ZERO_MODES = ("keep", "remove", "set")
+# Key tiers: lower numbers are leased first; `paid` and `free` are names for 1 and 2
+TIER_NAMES = {"paid": 1, "free": 2}
+DEFAULT_TIER = 1
 MAX_CONNECTIONS = 1000  # connections to one provider, per process (the OpenAI SDK's own default)
 MIB = 1024 * 1024
 MAX_RESPONSE_BYTES = 32 * MIB  # a whole non-streamed reply, decoded: far beyond any completion's
@@ -104,6 +111,7 @@ class Credential:
 
     alias: str
     secret: str | None = attrs.field(repr=False)
+    tier: int = DEFAULT_TIER  # lower tiers are leased first (actors.keypool)
 
     @classmethod
     def anonymous(cls) -> Credential:
@@ -252,6 +260,16 @@ class ProviderConfig:
     # event of a stream, both decoded; past either the reply is malformed.
     max_response_bytes: int = MAX_RESPONSE_BYTES
     max_event_bytes: int = MAX_EVENT_BYTES
+    # Which models are offered (config.model_filter): allow wins over ignore, fnmatch patterns
+    ignore_models: tuple[str, ...] = ()
+    allow_models: tuple[str, ...] = ()
+    # `temperature: 0` in a request: kept, removed, or set to `temperature_zero_value`
+    temperature_zero: str = "keep"
+    temperature_zero_value: float = 1.0
+    # Key tier -> factor on `max_concurrent_per_key` for that tier's keys (1 when absent)
+    tier_multipliers: Mapping[int, int] = attrs.field(factory=dict)
+    # 0: the least-loaded key, ties in turn; > 0: weighted random (actors.keypool)
+    rotation_tolerance: float = 0.0
 
     @property
     def passes_any_model(self) -> bool:
@@ -259,10 +277,14 @@ class ProviderConfig:
 
     @property
     def listed_models(self) -> tuple[str, ...]:
-        return tuple(m for m in self.models if m != ANY_MODEL)
+        return tuple(m for m in self.models if m != ANY_MODEL and self.offers(m))
+
+    def offers(self, model: str) -> bool:
+        """`model` survives `ignore_models` and `allow_models`."""
+        return model_allowed(model, self.ignore_models, self.allow_models)
 
     def serves(self, model: str) -> bool:
-        return self.passes_any_model or model in self.models
+        return (self.passes_any_model or model in self.models) and self.offers(model)
 
     def price_for(self, model: str) -> Price | None:
         """`model`'s own price, else the provider's `"*"` one; None: not priced."""

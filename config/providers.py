@@ -1,12 +1,7 @@
 """The `providers:` section: one `ProviderConfig` per upstream, with its pool of keys.
 
-Keys are the delicate part. A listed key that names an unset variable is dropped with a
-warning as long as another key remains (a pool of five still works with four); if none
-remains it is an error. Omitting `keys` means "discover them": `<NAME>_API_KEY`, then
-`<NAME>_API_KEY_1`, `_2`, ... An explicit `keys: []` means the provider needs no key at all.
-
-A key from a variable is known by the variable's name (`ALPHA_KEY_2`), a literal one by its
-position (`alpha#1`); that alias is all a message ever shows of a key.
+Keys are read by `config.keys`; model filters, the temperature rule, key tiers and rotation
+tolerance by `config.provider_options`.
 
 Rate limits (`limits`, `model_limits`, `quota_groups`) are read by `config.limits`, `prices`
 by `config.prices`. How the upstream is reached (`max_connections`, `http2`, `proxy`,
@@ -19,10 +14,12 @@ from __future__ import annotations
 import re
 from datetime import time
 
+import attrs
+
 from config.catalog import KNOWN_BASE_URLS, KNOWN_KINDS
 from config.cooldowns import DEFAULTS, read_cooldowns, read_daily_reset
-from config.env import discover_keys, env_prefix, expand
 from config.health import read_provider_health
+from config.keys import read_keys
 from config.limits import read_limits, read_model_limits, read_quota_groups
 from config.model import (
     ANY_MODEL,
@@ -33,11 +30,11 @@ from config.model import (
     PROVIDER_KINDS,
     ROTATIONS,
     CooldownPolicy,
-    Credential,
     ProviderConfig,
     RateLimits,
 )
 from config.prices import read_prices
+from config.provider_options import OPTION_FIELDS, read_provider_options
 from config.reader import Reader, child, kind
 from config.transport import read_ca_bundle, read_proxy
 
@@ -64,6 +61,7 @@ FIELDS = (
     "ca_bundle",
     "max_response_bytes",
     "max_event_bytes",
+    *OPTION_FIELDS,
 )
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
@@ -76,6 +74,7 @@ def read_providers(
     *,
     cooldowns: CooldownPolicy = DEFAULTS,
     daily_reset: time | None = DAILY_RESET_UTC,
+    tolerance: float = 0.0,
 ) -> tuple[dict[str, ProviderConfig], tuple[str, ...]]:
     """The providers that read cleanly, and every name declared (valid or not).
 
@@ -92,7 +91,9 @@ def read_providers(
                 "a provider name may only contain letters, digits, '.', '_' and '-'",
             )
             continue
-        provider = read_provider(reader, name, body, provider_path, cooldowns, daily_reset)
+        provider = read_provider(
+            reader, name, body, provider_path, cooldowns, daily_reset, tolerance
+        )
         if provider is not None:
             providers[name] = provider
     return providers, tuple(section)
@@ -105,8 +106,10 @@ def read_provider(
     path: str,
     cooldowns: CooldownPolicy = DEFAULTS,
     daily_reset: time | None = DAILY_RESET_UTC,
+    tolerance: float = 0.0,
 ) -> ProviderConfig | None:
-    """`cooldowns` and `daily_reset`: the top level's, for the fields the provider omits."""
+    """`cooldowns`, `daily_reset` and `tolerance`: the top level's, for the fields the
+    provider omits."""
     before = len(reader.problems)
     fields = reader.mapping(value, path, allowed=FIELDS)
     if fields is None:
@@ -162,8 +165,11 @@ def read_provider(
         minimum=1024,
     )
 
+    options = read_provider_options(reader, fields, path, tolerance)
+
     if len(reader.problems) > before:
         return None
+    assert options is not None
     assert kind_ and base_url and keys and models and priority is not None and rotation
     assert headers is not None and limits is not None and health is not None
     assert groups is not None and model_limits is not None and prices is not None
@@ -191,6 +197,7 @@ def read_provider(
         ca_bundle=ca_bundle,
         max_response_bytes=max_response_bytes,
         max_event_bytes=max_event_bytes,
+        **attrs.asdict(options, recurse=False),
     )
 
 
@@ -202,65 +209,6 @@ def _flag(
         return value
     reader.fail(child(path, name), f"expected true or false, got {kind(value)}")
     return default
-
-
-def read_keys(
-    reader: Reader, provider: str, value: object, path: str
-) -> tuple[Credential, ...] | None:
-    if value is None:
-        found = discovered_credentials(reader, provider, path)
-        if not found:
-            reader.fail(path, f"no keys given and {env_prefix(provider)}_API_KEY is not set")
-            return None
-        return found
-    items = reader.items(value, path, secret=True)
-    if items is None:
-        return None
-    if not items:
-        return (Credential.anonymous(),)
-
-    candidates: list[tuple[str, str, str]] = []
-    unavailable: list[tuple[str, str]] = []
-    for index, item in enumerate(items):
-        item_path = f"{path}[{index}]"
-        if not isinstance(item, str):
-            reader.fail(item_path, f"expected a string, got {kind(item)}")
-            continue
-        result = expand(item, reader.env)
-        secret = result.value.strip()
-        if result.missing:
-            unavailable.extend((item_path, f"{name} is not set") for name in result.missing)
-        elif not secret and result.variable:
-            unavailable.append((item_path, f"{result.variable} is empty"))
-        elif not secret:
-            reader.fail(item_path, "empty key")
-        else:
-            alias = result.variable or f"{provider}#{index + 1}"
-            candidates.append((item_path, alias, secret))
-
-    for item_path, message in unavailable:
-        if candidates:
-            reader.warn(item_path, f"{message}; key dropped")
-        else:
-            reader.fail(item_path, message)
-    return _unique(reader, candidates) if candidates else None
-
-
-def discovered_credentials(reader: Reader, provider: str, path: str) -> tuple[Credential, ...]:
-    """Keys from `<NAME>_API_KEY[_N]`, each known by its variable's name; maybe none."""
-    found = discover_keys(env_prefix(provider), reader.env)
-    return _unique(reader, [(path, variable, secret) for variable, secret in found])
-
-
-def _unique(reader: Reader, candidates: list[tuple[str, str, str]]) -> tuple[Credential, ...]:
-    """One credential per distinct secret: a key listed twice would double its share."""
-    aliases: dict[str, str] = {}
-    for path, alias, secret in candidates:
-        if secret in aliases:
-            reader.warn(path, f"{alias} is the same key as {aliases[secret]}; dropped")
-        else:
-            aliases[secret] = alias
-    return tuple(Credential(alias=alias, secret=secret) for secret, alias in aliases.items())
 
 
 def _models(reader: Reader, value: object, path: str) -> tuple[str, ...] | None:

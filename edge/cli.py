@@ -1,4 +1,4 @@
-"""The `baton` command: serve, check, demo, stats."""
+"""The `baton` command: serve, check, import, demo, stats."""
 
 from __future__ import annotations
 
@@ -68,6 +68,14 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--log-level", default="WARNING")
     demo.add_argument("--log-json", action="store_true", help="one JSON object per log line")
 
+    imports = commands.add_parser(
+        "import", help="write a baton.yaml from LLM-API-Key-Proxy's .env (and YAML) on stdout"
+    )
+    imports.add_argument("--env", type=Path, default=Path(".env"), help="default: ./.env")
+    imports.add_argument("--virtual-models", type=Path, help="the fork's virtual_models.yaml")
+    imports.add_argument("--router", type=Path, help="the fork's router_config.yaml")
+    imports.add_argument("--rankings", type=Path, help="the fork's model_rankings.yaml")
+
     stats = commands.add_parser("stats", help="what a running gateway is doing (its /stats)")
     stats.add_argument("--url", default="http://127.0.0.1:8080", help="the gateway")
     stats.add_argument("--key", help="a client key (default: $BATON_API_KEY, else $PROXY_API_KEY)")
@@ -79,6 +87,10 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "check":
         return _check(args)
+    if args.command == "import":
+        from edge.import_command import run_import
+
+        return run_import(args.env, args.virtual_models, args.router, args.rankings)
     if args.command == "stats":
         from edge.stats_command import key_from_environment, run_stats
 

@@ -154,10 +154,12 @@ def test_no_keys_given_and_none_in_the_environment() -> None:
 
 
 def test_bad_key_entries() -> None:
-    text = "providers:\n  alpha:\n    base_url: http://h/v1\n    keys: ['', k2, {a: b}]\n"
+    text = "providers:\n  alpha:\n    base_url: http://h/v1\n    keys: ['', k2, 5, {a: b}]\n"
     assert problems(text) == [
         "providers.alpha.keys[0]: empty key",
-        "providers.alpha.keys[2]: expected a string, got a mapping",
+        "providers.alpha.keys[2]: expected a string, got an integer",
+        "providers.alpha.keys[3].a: unknown key (expected one of key, tier)",
+        "providers.alpha.keys[3]: a key given as a mapping needs `key`",
     ]
 
 
