@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from config.aliases import read_model_aliases
+from config.catalog_section import read_model_catalog
 from config.cooldowns import read_cooldowns, read_daily_reset
 from config.defaults import default_config
 from config.env import Environment, read_environment
@@ -34,6 +35,7 @@ SECTIONS = (
     "providers",
     "virtual_models",
     "model_aliases",
+    "model_catalog",
     "health",
     "cooldowns",
     "daily_reset_utc",
@@ -102,6 +104,7 @@ def _from_text(text: str, environment: Environment, *, source: str) -> Loaded:
     aliases = read_model_aliases(
         reader, sections.get("model_aliases"), virtual_models, providers, declared
     )
+    catalog = read_model_catalog(reader, sections.get("model_catalog"))
     if not declared:
         reader.warn("providers", "no providers configured")
     if reader.problems:
@@ -114,6 +117,7 @@ def _from_text(text: str, environment: Environment, *, source: str) -> Loaded:
         providers=providers,
         virtual_models=virtual_models,
         model_aliases=aliases,
+        model_catalog=catalog,
         source=source,
         health=health.over(DEFAULT_HEALTH),
         telemetry=telemetry,
