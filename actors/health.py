@@ -35,7 +35,6 @@ import attrs
 import httpx2
 import trio
 from loguru import logger
-from protocols.anthropic.upstream_reply import check_message
 
 from actors.health_book import Health, HealthBook, HealthView
 from actors.messages import HealthMessage, KeyLease, Observed
@@ -52,6 +51,7 @@ from actors.upstream_dialect import credential_headers
 from config.health import probe_model
 from config.model import ANY_MODEL, Config
 from protocols import jsoncodec
+from protocols.anthropic.upstream_reply import check_message
 from protocols.chat import check_completion
 from protocols.failures import (
     FailureClass,

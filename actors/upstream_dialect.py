@@ -26,14 +26,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import attrs
-from protocols.anthropic.native import MessagesNativeGate, check_native_message
-from protocols.anthropic.upstream_reply import check_message, completion_body_from_message_body
-from protocols.anthropic.upstream_request import messages_from_chat
-from protocols.anthropic.upstream_stream import MessagesChatGate
 
 from actors.messages import Attempt
 from actors.upstream_stream import Gate
 from protocols import jsoncodec, sse
+from protocols.anthropic.native import MessagesNativeGate, check_native_message
+from protocols.anthropic.upstream_reply import check_message, completion_body_from_message_body
+from protocols.anthropic.upstream_request import messages_from_chat
+from protocols.anthropic.upstream_stream import MessagesChatGate
 from protocols.chat import check_completion
 from protocols.chat_stream import ChatStreamGate
 from protocols.failures import UpstreamFailure

@@ -24,11 +24,11 @@ from collections.abc import AsyncIterator
 import attrs
 import httpx2
 import trio
-from protocols.anthropic.native import MessagesNativeGate
 
 from actors.messages import Attempt, AttemptReply, StreamBroke, StreamData, StreamEnded, StreamUsage
 from actors.upstream_client import scrubbed, transport_failure
 from config.model import Timeouts
+from protocols.anthropic.native import MessagesNativeGate
 from protocols.chat_stream import ChatStreamGate
 from protocols.failures import FailureClass, UpstreamFailure, UpstreamFault
 from protocols.responses.native import NativeStreamGate

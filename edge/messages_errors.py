@@ -14,9 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from protocols.anthropic.errors import error_body, error_type_for
-
 from edge.replies import JSON, Reply
+from protocols.anthropic.errors import error_body, error_type_for
 from protocols.errors import AllOverloaded, BatonError
 
 OVERLOADED = 529  # Anthropic's status for overloaded_error
