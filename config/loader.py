@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from config.aliases import read_model_aliases
+from config.catalog_section import read_model_catalog
 from config.cooldowns import read_cooldowns, read_daily_reset
 from config.defaults import default_config
 from config.env import Environment, read_environment
@@ -38,6 +39,7 @@ SECTIONS = (
     "model_aliases",
     "embeddings",
     "model_rankings",
+    "model_catalog",
     "health",
     "cooldowns",
     "daily_reset_utc",
@@ -121,6 +123,7 @@ def _from_text(text: str, environment: Environment, *, source: str) -> Loaded:
     for name, virtual in virtual_models.items():
         if virtual.order == "ranked" and not rankings.scores:
             reader.warn(f"virtual_models.{name}.order", "ranked, but model_rankings has no scores")
+    catalog = read_model_catalog(reader, sections.get("model_catalog"))
     if not declared:
         reader.warn("providers", "no providers configured")
     if reader.problems:
@@ -136,6 +139,7 @@ def _from_text(text: str, environment: Environment, *, source: str) -> Loaded:
         model_aliases=aliases,
         embeddings=embeddings,
         rankings=rankings,
+        model_catalog=catalog,
         source=source,
         health=health.over(DEFAULT_HEALTH),
         telemetry=telemetry,

@@ -14,6 +14,8 @@ from urllib.parse import urlsplit, urlunsplit
 import attrs
 
 from config.model_filter import model_allowed
+from config.model_catalog import catalog_lookup
+from config.model_info import CatalogEntry, ModelInfo
 
 ROTATIONS = ("balanced", "sequential")
 # `openai`: Chat Completions; `openai-responses`: that, and Responses requests passed through;
@@ -340,6 +342,8 @@ class Config:
     model_aliases: tuple[tuple[str, str], ...] = ()
     embeddings: EmbeddingsSettings = EmbeddingsSettings()
     rankings: Rankings = attrs.field(factory=Rankings)  # `model_rankings:`: `order: ranked`
+    # `model_catalog:` entries, in the order written, over the bundled catalog
+    model_catalog: tuple[CatalogEntry, ...] = ()
 
     def shared_by(self, workers: int) -> Config:
         """The config one of `workers` processes serves with: each holds an equal share of
@@ -374,6 +378,23 @@ class Config:
         None when the provider is unknown or prices neither the model nor `"*"`."""
         found = self.providers.get(provider)
         return None if found is None else found.price_for(model)
+
+    def model_info(self, provider: str, model: str) -> ModelInfo | None:
+        """What is known of `model` as `provider` serves it: `model_catalog:` over the bundled
+        catalog (looked up as `provider/model`, then `model`, ...: `config.model_catalog`), with
+        the provider's own `prices:` over the catalog's prices (a cached input it does not price
+        apart costs `input`). None: nothing is known."""
+        info = catalog_lookup(f"{provider}/{model}", self.model_catalog)
+        price = self.price_for(provider, model)
+        if price is None:
+            return info
+        cached = price.input if price.cached_input is None else price.cached_input
+        return attrs.evolve(
+            info or ModelInfo(),
+            input_price=price.input,
+            output_price=price.output,
+            cached_input_price=cached,
+        )
 
 
 @attrs.frozen

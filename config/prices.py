@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from config.limits import not_listed, serves_model
-from config.model import ANY_MODEL, Price
+from config.model import ANY_MODEL, Config, Price
 from config.reader import Reader, child
 from protocols.usage import Usage
 
@@ -107,3 +107,17 @@ def cost_of(usage: Usage, price: Price | None) -> float | None:
 def _usd(reader: Reader, value: object, path: str) -> float | None:
     """A finite number >= 0."""
     return reader.number(value, path, "must be a number >= 0 (USD per 1M tokens)", minimum=0)
+
+
+def quoted_price(config: Config, provider: str, model: str) -> tuple[Price | None, str | None]:
+    """The price a call to `model` at `provider` is estimated at, and where it comes from: the
+    provider's own `prices:` (`"provider"`, reasoning rate included), else the catalog's
+    (`config.model_catalog`, over the bundled one: `"catalog"`) when it knows both the input
+    and the output price; else `(None, None)`: unknown, never $0."""
+    price = config.price_for(provider, model)
+    if price is not None:
+        return price, "provider"
+    info = config.model_info(provider, model)
+    if info is None or info.input_price is None or info.output_price is None:
+        return None, None
+    return Price(info.input_price, info.output_price, info.cached_input_price), "catalog"

@@ -3,11 +3,12 @@ what comes back into JSON, SSE, WebSocket messages or an OpenAI error envelope.
 
 No routing decisions here: the routes parse and validate (through `protocols/`), submit a
 `Call`, and encode the answer. One blueprint per API (`edge.chat`, `edge.responses_routes`,
-`edge.messages_routes`, `edge.embeddings`, `edge.ops`, `edge.dashboard`); this module puts them
-together with what every route shares:
-- client keys: every path but `/health` and the dashboard needs one (`edge.auth`), checked
-  before the route is looked up, so an unknown path without a key is a 401, not a 404 (the
-  call routes check theirs themselves, so the request log records refused calls too);
+`edge.messages_routes`, `edge.embeddings`, `edge.ops`, `edge.models`, `edge.info`, `edge.dashboard`); this module
+puts them together with what every route shares:
+- client keys: every path but `/health`, `/` (a status line, as the original proxy's) and the
+  dashboard needs one (`edge.auth`), checked before the route is looked up, so an unknown path
+  without a key is a 401, not a 404 (the call routes check theirs themselves, so the request
+  log records refused calls too);
 - one error envelope for everything that goes wrong (Anthropic's on the Messages paths): a
   `BatonError` is its own envelope, Quart's and Werkzeug's HTTP errors (404, 405, 413 for a body
   over `server.max_body_bytes`, a body that stalls) become ours, and an exception nobody
@@ -36,8 +37,10 @@ from edge.chat import chat_blueprint
 from edge.context import EdgeContext
 from edge.dashboard import LIVE_PATH, PAGE_PATH, dashboard_blueprint
 from edge.embeddings import embeddings_blueprint
+from edge.info import ROOT_PATH, info_blueprint
 from edge.messages_errors import is_messages_path, messages_error_response
 from edge.messages_routes import messages_blueprint
+from edge.models import models_blueprint
 from edge.ops import health_blueprint, ops_blueprint
 from edge.replies import error_response
 from edge.request_ids import RequestIds
@@ -53,7 +56,7 @@ from protocols.errors import (
     PayloadTooLarge,
 )
 
-KEYLESS = frozenset({"/health", PAGE_PATH, LIVE_PATH})
+KEYLESS = frozenset({"/health", ROOT_PATH, PAGE_PATH, LIVE_PATH})
 CALLS = frozenset(
     {
         "/v1/chat/completions",
@@ -98,6 +101,8 @@ def create_app(system: ActorSystem, stopping: Stopping) -> QuartTrio:
     app.register_blueprint(messages_blueprint(edge))
     app.register_blueprint(embeddings_blueprint(edge))
     app.register_blueprint(ops_blueprint(edge))
+    app.register_blueprint(models_blueprint(edge))
+    app.register_blueprint(info_blueprint(edge))
 
     @app.before_request
     async def authenticate() -> None:

@@ -2,17 +2,14 @@
 `POST /v1/messages/count_tokens`, each also served without the `/v1` prefix. Anthropic's
 clients add query strings (Claude Code: `?beta=true`); routes match on the path alone.
 
-`count_tokens` counts the request as the model that would serve it first counts it: the
-request is translated to Chat, its model resolved through aliases and chains to the first
-candidate, and counted with that model's tiktoken encoding (`protocols.token_count`). Only
-OpenAI-family models have a tokenizer baton ships; for any other (Claude's own included) the
-count is an estimate with o200k_base, close for prose and code but not exact. The reply says
-which: `x-baton-token-count: exact` or `estimate`, and the encoding in `x-baton-token-encoding`.
+`count_tokens` translates the request to Chat and counts it as every counting route does
+(`edge.token_counting`): as its chain's first candidate reads it, exact for OpenAI-family
+models, an o200k_base estimate for any other (Claude's own included), said in
+`x-baton-token-count` and `x-baton-token-encoding`. A model no chain serves is a 404.
 """
 
 from __future__ import annotations
 
-import trio
 from quart import Blueprint, Response
 
 from edge.context import EdgeContext
@@ -21,14 +18,11 @@ from edge.messages import create_message_route
 from edge.messages_errors import messages_error_response
 from edge.replies import Answer, json_response
 from edge.request_log import CallTrail
+from edge.token_counting import count as count_input
+from edge.token_counting import count_headers, counting_model
 from protocols.anthropic.messages_request import messages_request_from_payload
 from protocols.chat import parse_json_object
 from protocols.errors import ModelNotFound
-from protocols.token_count import count_chat_input
-from protocols.token_encodings import encoding_name, known_encoding_name
-
-COUNT_HEADER = "x-baton-token-count"
-ENCODING_HEADER = "x-baton-token-encoding"
 
 
 def messages_blueprint(edge: EdgeContext) -> Blueprint:
@@ -41,19 +35,11 @@ def messages_blueprint(edge: EdgeContext) -> Blueprint:
         # count_tokens takes a Messages request without `max_tokens` (nothing is generated)
         payload = {**payload, "max_tokens": 1, "stream": False}
         parsed = messages_request_from_payload(payload)
-        chain = system.router.chain_for(parsed.model)
-        if chain is None:
+        model = counting_model(system.router, parsed.model)
+        if model is None:
             raise ModelNotFound(f"The model '{parsed.model}' does not exist", param="model")
-        model = chain[0].model if chain else parsed.model
-        exact = known_encoding_name(model) is not None
-        chat = {**parsed.chat, "model": model}
-        # tiktoken releases the GIL; the first count also loads the encoding (up to a second)
-        count = await trio.to_thread.run_sync(count_chat_input, chat)
-        headers = {
-            COUNT_HEADER: "exact" if exact else "estimate",
-            ENCODING_HEADER: encoding_name(model),
-        }
-        return json_response({"input_tokens": count}, headers=headers)
+        counted = await count_input(model, chat=parsed.chat)
+        return json_response({"input_tokens": counted.tokens}, headers=count_headers(counted))
 
     @blueprint.post("/v1/messages")
     @blueprint.post("/messages")

@@ -2,14 +2,13 @@
 path upgraded to a WebSocket (the API's WebSocket mode, `edge.responses_ws`), the stored
 responses (`GET`/`DELETE /v1/responses/{id}`, `GET .../input_items`), and
 `POST /v1/responses/input_tokens` (the request's input counted in tokens, as the upstream
-would see it). `POST /v1/responses/compact` is answered honestly: baton does not compact
-conversations, and says so with a 404 in the API's envelope (not a 5xx, which clients
-retry). Each route is also served without the `/v1` prefix.
+would see it: `edge.token_counting`). `POST /v1/responses/compact` is answered honestly: baton
+does not compact conversations, and says so with a 404 in the API's envelope (not a 5xx, which
+clients retry). Each route is also served without the `/v1` prefix.
 """
 
 from __future__ import annotations
 
-import trio
 from quart import Blueprint, Response, g, websocket
 
 from edge import responses_ws
@@ -17,9 +16,9 @@ from edge.context import EdgeContext
 from edge.incoming import Incoming
 from edge.replies import Answer, json_response, respond
 from edge.responses import StoredRoutes, create_route, prepare
+from edge.token_counting import count, count_headers, counting_model
 from protocols.chat import parse_json_object
 from protocols.errors import NotFound
-from protocols.token_count import count_chat_input
 
 
 class NotImplementedByBaton(NotFound):
@@ -53,9 +52,11 @@ def responses_blueprint(edge: EdgeContext) -> Blueprint:
         payload = parse_json_object(incoming.body)
         payload["stream"] = False
         prepared = await prepare(system, payload, size=len(incoming.body))
-        # tiktoken releases the GIL; the first count also loads the encoding (up to a second)
-        count = await trio.to_thread.run_sync(count_chat_input, prepared.chat.payload)
-        return answer(json_response({"object": "response.input_tokens", "input_tokens": count}))
+        requested = str(payload.get("model") or "")
+        model = counting_model(system.router, requested) or requested
+        counted = await count(model, chat=prepared.chat.payload)
+        body = {"object": "response.input_tokens", "input_tokens": counted.tokens}
+        return answer(json_response(body, headers=count_headers(counted)))
 
     @blueprint.post("/v1/responses/compact")
     @blueprint.post("/responses/compact")

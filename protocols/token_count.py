@@ -23,6 +23,11 @@ On top of that, what the model reads but the cookbook leaves out:
 Ids (`tool_call_id`, a call's `id`) are routing data, not prompt text, and cost nothing;
 neither do sampling parameters or `tool_choice`.
 
+`count_tokens(model, chat=... | text=...)` is the one counter the routes use: the count, and
+whether it is exact (the model's own encoding is shipped: `token_encodings.known_encoding_name`)
+or an o200k_base estimate, and the encoding it was counted in. Plain `text` is its tokens alone,
+no message framing.
+
 A payload that is no Chat request (no `messages`, a message that is not an object, content of
 the wrong type) raises `BadRequest` naming the offending param, as the upstream would refuse it.
 """
@@ -31,11 +36,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
 import tiktoken
 
 from protocols.errors import BadRequest
 from protocols.image_tokens import image_tokens
-from protocols.token_encodings import encoding_name, load_encoding
+from protocols.token_encodings import encoding_name, known_encoding_name, load_encoding
 from protocols.tool_typescript import render_response_format, render_tools
 
 TOKENS_PER_MESSAGE = 3
@@ -44,6 +50,28 @@ REPLY_PRIMER = 3
 TOKENS_PER_TOOL_CALL = 3
 TOOLS_CORRECTION = -1  # the namespace as rendered vs the API's count for it (see above)
 _TEXT_FIELDS = ("reasoning_content", "refusal")
+
+
+@attrs.frozen
+class TokenCount:
+    tokens: int
+    exact: bool  # counted with the model's own encoding; else an o200k_base estimate
+    encoding: str
+
+
+def count_tokens(
+    model: str, *, chat: dict[str, Any] | None = None, text: str | None = None
+) -> TokenCount:
+    """`chat` (a Chat request, counted as `model` would read it) or else `text`, in `model`'s
+    tokens. Loading an encoding the first time takes up to a second: run it off the loop."""
+    name = encoding_name(model)
+    if chat is not None:
+        if not isinstance(chat, dict):
+            raise BadRequest("the request body must be a JSON object")
+        tokens = count_chat_input({**chat, "model": model})
+    else:
+        tokens = _count(load_encoding(name), text or "")
+    return TokenCount(tokens, known_encoding_name(model) is not None, name)
 
 
 def count_chat_input(payload: dict[str, Any]) -> int:

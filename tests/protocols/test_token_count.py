@@ -18,7 +18,7 @@ from protocols import token_encodings
 from protocols.errors import BadRequest
 from protocols.image_tokens import image_size, image_tokens, tile_tokens
 from protocols.responses.request import responses_to_chat
-from protocols.token_count import count_chat_input
+from protocols.token_count import TokenCount, count_chat_input, count_tokens
 from protocols.token_encodings import encoding_name, known_encoding_name, load_encoding
 from protocols.tool_typescript import render_tools
 
@@ -433,3 +433,15 @@ def test_image_parts_are_counted() -> None:
     low = {"type": "image_url", "image_url": {"url": png(1024, 1024), "detail": "low"}}
     both = [{"type": "text", "text": "What is this?"}, image, low]
     assert count_chat_input(chat(user(both))) == text + 765 + 85
+
+
+def test_count_tokens_says_exact_and_encoding_by_the_model() -> None:
+    hi = {"messages": [{"role": "user", "content": "hi"}]}
+    assert count_tokens("gpt-4o", chat=hi) == TokenCount(8, True, "o200k_base")
+    assert count_tokens("openai/gpt-4", chat=hi) == TokenCount(8, True, "cl100k_base")
+    assert count_tokens("llama-3.3-70b", chat=hi) == TokenCount(8, False, "o200k_base")
+    # the chat's own `model` is not what counts: the model passed is
+    assert count_tokens("gpt-4", chat={**hi, "model": "gpt-4o"}).encoding == "cl100k_base"
+    # text is its tokens alone, no message framing
+    assert count_tokens("gpt-4o", text="hello world") == TokenCount(2, True, "o200k_base")
+    assert count_tokens("qwen3-coder", text="") == TokenCount(0, False, "o200k_base")
