@@ -18,6 +18,7 @@ from __future__ import annotations
 import attrs
 import trio
 
+from actors.capabilities import target_skip
 from actors.credentials import CredentialPool
 from actors.health import HealthChecker
 from actors.messages import (
@@ -46,6 +47,7 @@ from actors.supervision import ActorUnavailable
 from config.model import Target
 from protocols import jsoncodec
 from protocols.anthropic.upstream_reply import usage_of_message
+from protocols.embeddings import EmbeddingsRequest
 from protocols.errors import (
     AllOverloaded,
     AllRateLimited,
@@ -53,10 +55,12 @@ from protocols.errors import (
     DeadlineExceeded,
     ModelNotFound,
     NoCandidate,
+    NoCapableCandidate,
     UpstreamFailed,
     UpstreamRejected,
 )
 from protocols.failures import FailureClass, UpstreamFailure
+from protocols.needs import Needs, needs_of_chat, needs_of_embeddings
 from protocols.ratelimit_headers import WindowState
 from protocols.usage import Usage, usage_of_completion_body
 
@@ -79,11 +83,18 @@ class Walk:
     waits: list[float] = attrs.field(factory=list)  # seconds until a skipped target frees up
     only_rate_limits: bool = True
     room: list[tuple[float, Target]] = attrs.field(factory=list)  # when a rate window has room
+    skipped: list[tuple[Target, str]] = attrs.field(factory=list)  # could not take it, and why
     _outcome: CallOutcome | None = None
     _tokens: int = attrs.field(init=False)
+    _needs: Needs = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         self._tokens = estimate_tokens(self.request.size)
+        request = self.request
+        if isinstance(request, EmbeddingsRequest):
+            self._needs = needs_of_embeddings(request.size)
+        else:
+            self._needs = needs_of_chat(request.payload, request.size)
 
     async def run(self) -> CallOutcome:
         """Walk the chain; the answer, a committed stream, or why there is neither."""
@@ -101,9 +112,16 @@ class Walk:
                 )
             )
         for target in chain:
+            reason = target_skip(self.router.config, target, self._needs)
+            if reason is not None:
+                self.hops.append(Hop(target.provider, target.model, f"skip:{reason}"))
+                self.skipped.append((target, reason))
+                continue
             if self._deadline_passed() or await self._try_target(target):
                 break
         else:
+            if len(self.skipped) == len(chain):
+                return self._failed(self._none_capable(model))
             # Every candidate was passed over or failed. If one was only short of room in a
             # rate window that opens before the deadline, queue for it rather than fail.
             soonest = min(self.room, key=lambda room: room[0], default=None)
@@ -233,6 +251,12 @@ class Walk:
     def _failed(self, error: BatonError) -> Failed:
         outcome = self._outcome = Failed(error, self._provenance(None))
         return outcome
+
+    def _none_capable(self, model: str) -> BatonError:
+        why = "; ".join(f"{target.label}: {reason}" for target, reason in self.skipped)
+        return NoCapableCandidate(
+            f"no candidate of '{model}' can take this request ({why})", param="model"
+        )
 
     def _final_error(self) -> BatonError:
         if not self.hops:

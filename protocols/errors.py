@@ -67,6 +67,15 @@ class ModelNotFound(NotFound):
     code = "model_not_found"
 
 
+class NoCapableCandidate(CallerError):
+    """Every candidate of the model was passed over as unable to take the request (tools,
+    images, `json_schema`, embeddings, the prompt's size): the message says why, per
+    candidate; another model, or a smaller request, would do."""
+
+    code = "no_capable_candidate"
+    param = "model"
+
+
 class PayloadTooLarge(CallerError):
     status = 413
     code = "request_too_large"
