@@ -42,7 +42,7 @@ from actors.messages import (
     AttemptSucceeded,
 )
 from actors.upstream_client import decoded_body, endpoint, scrubbed, transport_failure, windows_of
-from actors.upstream_dialect import Dialect
+from actors.upstream_dialect import KEEP, Dialect, TemperatureZero
 from actors.upstream_stream import Reply, StreamReader
 from config.model import MAX_EVENT_BYTES, MAX_RESPONSE_BYTES, Timeouts
 from protocols.failures import FailureClass, UpstreamFailure, UpstreamFault, classify_response
@@ -60,6 +60,7 @@ class Exchange:
     base_url: str
     timeouts: Timeouts
     kind: str = "openai"  # how the provider is spoken to (actors.upstream_dialect)
+    temperature: TemperatureZero = KEEP  # its `temperature_zero`
     ask_usage: bool = True  # a stream asks the upstream for its usage (`stream_options`)
     max_response_bytes: int = MAX_RESPONSE_BYTES  # a whole reply, decoded
     max_event_bytes: int = MAX_EVENT_BYTES  # one line or event of a stream, decoded
@@ -72,7 +73,10 @@ class Exchange:
         run: _Run | None = None
         try:
             run = _Run(
-                attempt, Dialect.of(attempt, self.kind, self.ask_usage, self.max_event_bytes)
+                attempt,
+                Dialect.of(
+                    attempt, self.kind, self.ask_usage, self.max_event_bytes, self.temperature
+                ),
             )
             if attempt.request.stream:
                 await self._stream(run, reply)

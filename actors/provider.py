@@ -46,6 +46,7 @@ from actors.messages import (
     StreamUsage,
 )
 from actors.upstream_client import open_clients
+from actors.upstream_dialect import TemperatureZero
 from config.model import ProviderConfig, Timeouts
 from protocols.failures import FailureClass, UpstreamFailure
 from protocols.usage import Usage
@@ -143,10 +144,13 @@ class ProviderActor:
                 clients,
                 self.config.base_url,
                 self.timeouts,
-                self.config.kind,
-                self.config.stream_usage,
+                kind=self.config.kind,
+                ask_usage=self.config.stream_usage,
                 max_response_bytes=self.config.max_response_bytes,
                 max_event_bytes=self.config.max_event_bytes,
+                temperature=TemperatureZero(
+                    self.config.temperature_zero, self.config.temperature_zero_value
+                ),
             )
         return self._exchange
 

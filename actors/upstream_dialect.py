@@ -25,6 +25,7 @@ change what the upstream accepts); a translated one sends only baton's version.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import attrs
 
@@ -35,12 +36,13 @@ from protocols.anthropic.native import MessagesNativeGate, check_native_message
 from protocols.anthropic.upstream_reply import check_message, completion_body_from_message_body
 from protocols.anthropic.upstream_request import messages_from_chat
 from protocols.anthropic.upstream_stream import MessagesChatGate
-from protocols.chat import check_completion
+from protocols.chat import ChatRequest, check_completion
 from protocols.chat_stream import ChatStreamGate
 from protocols.embeddings import EmbeddingsRequest, check_embeddings
 from protocols.failures import FailureClass, UpstreamFailure, UpstreamFault
 from protocols.responses.native import NativeStreamGate, check_native_response
 from protocols.stream_usage import UsageTap
+from protocols.temperature import apply_temperature_zero, is_zero
 
 ANTHROPIC_VERSION = "2023-06-01"  # the Messages API version baton's translation speaks
 PASSED_HEADERS = ("anthropic-version", "anthropic-beta")  # from a native Messages client
@@ -48,6 +50,25 @@ PASSED_HEADERS = ("anthropic-version", "anthropic-beta")  # from a native Messag
 
 def _as_sent(body: bytes) -> bytes:
     return body
+
+
+@attrs.frozen
+class TemperatureZero:
+    """A provider's `temperature_zero` (`protocols.temperature`), applied to what it is sent."""
+
+    mode: str = "keep"
+    value: float = 1.0
+
+    def changes(self, payload: dict[str, Any]) -> bool:
+        return self.mode != "keep" and is_zero(payload.get("temperature"))
+
+    def applied(self, payload: dict[str, Any]) -> dict[str, Any]:
+        if not self.changes(payload):
+            return payload
+        return apply_temperature_zero(payload, self.mode, self.value)
+
+
+KEEP = TemperatureZero()
 
 
 def credential_headers(kind: str, secret: str | None) -> dict[str, str]:
@@ -71,7 +92,14 @@ class Dialect:
     gate: Gate
 
     @classmethod
-    def of(cls, attempt: Attempt, kind: str, ask_usage: bool, max_event_bytes: int) -> Dialect:
+    def of(
+        cls,
+        attempt: Attempt,
+        kind: str,
+        ask_usage: bool,
+        max_event_bytes: int,
+        temperature: TemperatureZero = KEEP,
+    ) -> Dialect:
         """Raises `UpstreamFault` for what the provider cannot be asked at all."""
         model = attempt.target.model
         secret = attempt.credential.secret
@@ -89,17 +117,21 @@ class Dialect:
         if kind == "anthropic":
             if native is not None:
                 headers.update(native.headers)
-                body = jsoncodec.dumps({**native.payload, "model": model})
+                body = jsoncodec.dumps({**temperature.applied(native.payload), "model": model})
                 gate = MessagesNativeGate(decoder=decoder)
                 return cls("messages", True, body, headers, check_native_message, _as_sent, gate)
-            body = jsoncodec.dumps(messages_from_chat(request.payload, model))
+            body = jsoncodec.dumps(messages_from_chat(temperature.applied(request.payload), model))
             gate = MessagesChatGate(decoder=decoder, usage=UsageTap(keep=request.include_usage))
             translate = completion_body_from_message_body
             return cls("messages", False, body, headers, check_message, translate, gate)
         if native is not None:
-            body = jsoncodec.dumps({**native.payload, "model": model})
+            body = jsoncodec.dumps({**temperature.applied(native.payload), "model": model})
             gate = NativeStreamGate(decoder=decoder)
             return cls("responses", True, body, headers, check_native_response, _as_sent, gate)
-        body = request.body_for(model, ask_usage=ask_usage)
+        if temperature.changes(request.payload):
+            payload = temperature.applied(request.payload)
+            body = ChatRequest.from_payload(payload).body_for(model, ask_usage=ask_usage)
+        else:
+            body = request.body_for(model, ask_usage=ask_usage)
         gate = ChatStreamGate(decoder=decoder, usage=UsageTap(keep=request.include_usage))
         return cls("chat/completions", False, body, headers, check_completion, _as_sent, gate)
