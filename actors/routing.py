@@ -68,7 +68,7 @@ class Router:
     def ranked(self, chain: tuple[Target, ...]) -> tuple[Target, ...]:
         """`chain` by `model_rankings:` score, highest first; unscored ones after, and ties,
         as listed."""
-        scores = [self.config.rankings.score_of(target.model) for target in chain]
+        scores = [self.config.rankings.score_of(target.label) for target in chain]
         order = sorted(
             range(len(chain)),
             key=lambda index: (scores[index] is None, -(scores[index] or 0.0), index),

@@ -14,8 +14,9 @@ The fork's files add to that:
   `providers.<name>` with `env_var` (its key) and `api_base` or a well-known name becomes a
   provider serving its `free_tier_models` when the `.env` did not already enable it; an entry
   with `candidates` under `providers` or `router_models` is a virtual model as above;
-- `model_rankings.yaml` has no counterpart (baton orders a chain as listed, by priority or
-  by measured latency) and is noted as such.
+- `model_rankings.yaml` becomes `model_rankings:` (its `models:` list's scores, by
+  `swe_bench` when entries have it, else by their one score), and a fork virtual model with
+  `auto_order: true` gets `order: ranked`, which follows those scores.
 
 Whatever cannot be mapped (a hop to a provider not configured, a setting with no counterpart,
 a literal secret) is left out and named in a `# not mapped: ...` comment, so the output always
@@ -58,16 +59,14 @@ def import_original(
     }
     if isinstance(router, dict):
         _router(router, env, providers, client_keys, chains, skipped)
+    ranked: set[str] = set()  # the fork's `auto_order: true` models
     if isinstance(virtual_models, dict):
         section = virtual_models.get("virtual_models", virtual_models)
         for name, body in (section or {}).items():
             _virtual_model(f"virtual_models.yaml: {name}", name, body, providers, chains, skipped)
-    if rankings is not None:
-        count = len(rankings.get("models") or []) if isinstance(rankings, dict) else 0
-        skipped.append(
-            f"model_rankings.yaml ({count} models scored): baton orders a chain as listed,"
-            " by priority or by measured latency (order: listed|priority|latency)"
-        )
+            if isinstance(body, dict) and body.get("auto_order"):
+                ranked.add(name.replace("/", "-"))
+    model_rankings = _rankings(rankings, skipped) if rankings is not None else None
     document: dict[str, Any] = {}
     if client_keys:
         document["server"] = {"api_keys": list(dict.fromkeys(client_keys))}
@@ -75,10 +74,37 @@ def import_original(
     if timeouts:
         document["timeouts"] = timeouts
     document["providers"] = providers
-    document["virtual_models"] = {name: {"chain": chain} for name, chain in chains.items()}
+    document["virtual_models"] = {
+        name: {"chain": chain, **({"order": "ranked"} if name in ranked and model_rankings else {})}
+        for name, chain in chains.items()
+    }
+    if model_rankings:
+        document["model_rankings"] = model_rankings
     dumped: str = yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100)
     text = HEADER + dumped
     return text + "".join(f"# not mapped: {line}\n" for line in skipped)
+
+
+def _rankings(document: object, skipped: list[str]) -> dict[str, Any] | None:
+    """The fork's `model_rankings.yaml` as baton's `model_rankings:` (inline scores)."""
+    models = document.get("models") if isinstance(document, dict) else None
+    if not isinstance(models, list):
+        skipped.append("model_rankings.yaml (no `models:` list)")
+        return None
+    entries = [m for m in models if isinstance(m, dict) and isinstance(m.get("scores"), dict)]
+    names = {key for entry in entries for key in entry["scores"]}
+    metric = "swe_bench" if "swe_bench" in names else next(iter(names)) if len(names) == 1 else None
+    if metric is None:
+        skipped.append(f"model_rankings.yaml (scores {sorted(names)}: no swe_bench to rank by)")
+        return None
+    scores: dict[str, float] = {}
+    for entry in entries:
+        value = entry["scores"].get(metric)
+        if isinstance(entry.get("id"), str) and isinstance(value, int | float):
+            scores[entry["id"]] = float(value)
+        else:
+            skipped.append(f"model_rankings.yaml: {entry.get('id')} (no {metric} score)")
+    return {"scores": scores} if scores else None
 
 
 def provider_fields(provider: ProviderConfig) -> dict[str, Any]:
@@ -214,7 +240,7 @@ def _virtual_model(
             skipped.append(f"{where}: {label} (taken away by ignore_models)")
         elif label not in chain:
             chain.append(label)
-    extra = sorted(set(body) - {"fallback_chain", "candidates", "description"})
+    extra = sorted(set(body) - {"fallback_chain", "candidates", "description", "auto_order"})
     if extra:
         skipped.append(f"{where}: {', '.join(extra)} (no counterpart)")
     if chain and "/" in name:

@@ -13,8 +13,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import attrs
 
-from config.model_filter import model_allowed
 from config.model_catalog import catalog_lookup
+from config.model_filter import model_allowed
 from config.model_info import CatalogEntry, ModelInfo
 
 ROTATIONS = ("balanced", "sequential")
@@ -75,10 +75,14 @@ class Rankings:
 
     scores: tuple[tuple[str, float], ...] = ()  # (lower-cased name or pattern, score)
 
-    def score_of(self, model: str) -> float | None:
-        names = {model.lower(), model.lower().rpartition("/")[2]}
+    def score_of(self, name: str) -> float | None:
+        """The score of `name` (`provider/model`, or a model), matched as given and without
+        each leading `prefix/` in turn (`groq/moonshotai/kimi-k2` is also `moonshotai/kimi-k2`
+        and `kimi-k2`); None: unranked."""
+        parts = name.lower().split("/")
+        names = ["/".join(parts[index:]) for index in range(len(parts))]
         for pattern, score in self.scores:
-            if any(name == pattern or fnmatchcase(name, pattern) for name in names):
+            if any(each == pattern or fnmatchcase(each, pattern) for each in names):
                 return score
         return None
 

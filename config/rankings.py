@@ -12,9 +12,10 @@ model_rankings:
 ```
 
 The file is either a plain mapping (`model: score`) or the fork's shape, a `models:` list of
-`{id, scores: {metric: value}}`. Names match case-insensitively, as the model is sent
-upstream or without its vendor prefix (`moonshotai/kimi-k2-instruct` is also `kimi-k2-instruct`),
-and may be fnmatch patterns. A higher score goes first; see `actors.routing`.
+`{id, scores: {metric: value}}`. Names match case-insensitively a candidate's `provider/model`
+or its model, with or without vendor prefixes (`groq/moonshotai/kimi-k2` is also
+`moonshotai/kimi-k2` and `kimi-k2`), and may be fnmatch patterns. A higher score goes first; see
+`actors.routing`.
 """
 
 from __future__ import annotations

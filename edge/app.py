@@ -3,8 +3,8 @@ what comes back into JSON, SSE, WebSocket messages or an OpenAI error envelope.
 
 No routing decisions here: the routes parse and validate (through `protocols/`), submit a
 `Call`, and encode the answer. One blueprint per API (`edge.chat`, `edge.responses_routes`,
-`edge.messages_routes`, `edge.embeddings`, `edge.ops`, `edge.models`, `edge.info`, `edge.dashboard`); this module
-puts them together with what every route shares:
+`edge.messages_routes`, `edge.embeddings`, `edge.ops`, `edge.models`, `edge.info`,
+`edge.dashboard`); this module puts them together with what every route shares:
 - client keys: every path but `/health`, `/` (a status line, as the original proxy's) and the
   dashboard needs one (`edge.auth`), checked before the route is looked up, so an unknown path
   without a key is a 401, not a 404 (the call routes check theirs themselves, so the request

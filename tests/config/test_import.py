@@ -100,9 +100,11 @@ def test_fork_files_become_chains_and_the_rest_is_noted() -> None:
         "# not mapped: virtual_models.yaml: coding-best: gemini/gemini-1.5-pro"
         " (taken away by ignore_models)",
         "# not mapped: virtual_models.yaml: coding-best: settings (no counterpart)",
-        "# not mapped: model_rankings.yaml (1 models scored): baton orders a chain as listed,"
-        " by priority or by measured latency (order: listed|priority|latency)",
     ]
+    # the rankings' swe_bench scores, which auto_order chains follow
+    assert config.rankings.score_of("groq/llama-3.3-70b-versatile") == 50.0
+    assert config.virtual_models["coding-best"].order == "ranked"
+    assert config.virtual_models["router-quick"].order == "listed"
 
 
 def test_baton_import_end_to_end(tmp_path: Path) -> None:
