@@ -39,6 +39,7 @@ from config.model import (
 )
 from config.original_env import apply_original_env, original_timeouts
 from config.reader import Reader
+from config.state import read_state
 
 SOURCE = "built-in defaults"
 API_BASE = "_API_BASE"
@@ -60,6 +61,7 @@ def default_config(environment: Environment) -> Loaded:
         name: apply_original_env(reader, provider, prefixes) for name, provider in providers.items()
     }
     timeouts = original_timeouts(reader, Timeouts())
+    state = read_state(reader, None, None)  # BATON_STATE_URL
     for warning in suspicious_variables(reader.env, prefixes):
         reader.warn("", warning)
     if reader.problems:
@@ -83,6 +85,7 @@ def default_config(environment: Environment) -> Loaded:
         providers=providers,
         virtual_models=virtual_models,
         source=SOURCE,
+        state=state,
     )
     return Loaded(config=config, warnings=tuple(reader.warnings))
 

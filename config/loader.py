@@ -26,6 +26,7 @@ from config.providers import read_providers
 from config.rankings import read_rankings
 from config.reader import Reader, kind
 from config.sections import read_embeddings, read_server, read_timeouts, read_virtual_models
+from config.state import read_state
 from config.telemetry import read_telemetry
 from config.yamltext import parse_yaml
 
@@ -39,6 +40,8 @@ SECTIONS = (
     "model_aliases",
     "embeddings",
     "model_rankings",
+    "state",
+    "cluster",
     "model_catalog",
     "health",
     "cooldowns",
@@ -118,6 +121,7 @@ def _from_text(text: str, environment: Environment, *, source: str) -> Loaded:
     aliases = read_model_aliases(
         reader, sections.get("model_aliases"), virtual_models, providers, declared
     )
+    state = read_state(reader, sections.get("state"), sections.get("cluster"))
     base_dir = Path(source).parent if Path(source).is_file() else None
     rankings = read_rankings(reader, sections.get("model_rankings"), base_dir, "model_rankings")
     for name, virtual in virtual_models.items():
@@ -139,6 +143,7 @@ def _from_text(text: str, environment: Environment, *, source: str) -> Loaded:
         model_aliases=aliases,
         embeddings=embeddings,
         rankings=rankings,
+        state=state,
         model_catalog=catalog,
         source=source,
         health=health.over(DEFAULT_HEALTH),

@@ -88,6 +88,20 @@ class Rankings:
 
 
 @attrs.frozen
+class StateSettings:
+    """`state:` and `cluster:` (`config.state`): None: each process keeps its own state."""
+
+    url: str | None = attrs.field(
+        default=None, repr=lambda url: "None" if url is None else repr(redact_url(url))
+    )
+    cluster: str = "baton"
+
+    @property
+    def shared(self) -> bool:
+        return self.url is not None
+
+
+@attrs.frozen
 class EmbeddingsSettings:
     """The top-level `embeddings:`: how long a small request waits for others to share its
     upstream call (seconds; 0: never), and how many inputs one call may carry."""
@@ -345,6 +359,7 @@ class Config:
     # the order written: the first pattern that matches wins (config.aliases)
     model_aliases: tuple[tuple[str, str], ...] = ()
     embeddings: EmbeddingsSettings = EmbeddingsSettings()
+    state: StateSettings = StateSettings()  # `state:` and `cluster:`: shared or per process
     rankings: Rankings = attrs.field(factory=Rankings)  # `model_rankings:`: `order: ranked`
     # `model_catalog:` entries, in the order written, over the bundled catalog
     model_catalog: tuple[CatalogEntry, ...] = ()

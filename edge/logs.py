@@ -60,7 +60,7 @@ def register_secrets(secrets: Iterable[str | None]) -> None:
 
 def config_secrets(config: Config) -> list[str]:
     """Every secret a config holds: upstream keys, client keys, credential-like header values
-    sent upstream, outbound proxies' passwords."""
+    sent upstream, outbound proxies' passwords, the shared state's (Redis) password."""
     secrets: list[str] = list(config.server.api_keys)
     for provider in config.providers.values():
         secrets += [key.secret for key in provider.keys if key.secret]
@@ -72,6 +72,9 @@ def config_secrets(config: Config) -> list[str]:
         proxy_password = url_password(provider.proxy)
         if proxy_password:
             secrets.append(proxy_password)
+    state_password = url_password(config.state.url)
+    if state_password:
+        secrets.append(state_password)
     return secrets
 
 
