@@ -367,8 +367,9 @@ class Config:
     def shared_by(self, workers: int) -> Config:
         """The config one of `workers` processes serves with: each holds an equal share of
         every configured rate limit and of each key's concurrency (at least 1), so together
-        they keep within them (they share no state)."""
-        if workers <= 1:
+        they keep within them (they share no state). With a shared `state:` every worker
+        holds the whole of every limit: the shared state keeps them within it together."""
+        if workers <= 1 or self.state.shared:
             return self
         providers = {}
         for name, provider in self.providers.items():

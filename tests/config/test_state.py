@@ -43,3 +43,17 @@ def test_bad_state_settings_name_their_path(extra: str, message: str) -> None:
     with pytest.raises(ConfigError) as raised:
         load_text(ONE + extra, env={})
     assert message in str(raised.value)
+
+
+def test_the_fleet_example_loads_as_docker_compose_runs_it() -> None:
+    root = Path(__file__).resolve().parents[2]
+    env = {
+        "PROXY_API_KEY": "client",
+        "GROQ_API_KEY": "g",
+        "GEMINI_API_KEY": "m",
+        "BATON_STATE_URL": "redis://valkey:6379/0",
+    }
+    config = load(root / "deploy" / "baton.yaml", env=env, cwd=root).config
+    assert config.state.url == "redis://valkey:6379/0" and config.state.cluster == "fleet"
+    compose = (root / "docker-compose.yml").read_text()
+    assert "BATON_STATE_URL: redis://valkey:6379/0" in compose and "--workers" in compose
