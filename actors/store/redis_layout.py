@@ -24,7 +24,8 @@ scripts build key names from the prefix they are given, so they need a single Re
 
 **Expiry.** A put gives every key it writes the same TTL (`PEXPIRE`, the script's frozen clock,
 so a response's keys expire together). `item:<item>` and `seq` are refreshed by every put that
-touches them; a member of `item:<item>` whose response has expired is removed when `find_item`
+touches them, never shortened (an instance with a shorter `ttl` cannot expire another's
+index entries); a member of `item:<item>` whose response has expired is removed when `find_item`
 meets it. `seq` expiring resets the sequence only when no put happened for a whole TTL, when
 every `item:` set it ordered has expired too.
 
@@ -47,6 +48,9 @@ from actors.store.tables import ItemPage, JsonObject, Order, StoredResponse
 # then the output items x (id, json).
 PUT = """
 local p, rid, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local function extend(key)  -- shared keys live as long as their longest-lived writer wants
+  if redis.call('PTTL', key) < ttl then redis.call('PEXPIRE', key, ttl) end
+end
 local oldids = {p .. 'inids:' .. rid, p .. 'outids:' .. rid}
 for _, key in ipairs(oldids) do
   for _, tagged in ipairs(redis.call('LRANGE', key, 0, -1)) do
@@ -57,7 +61,7 @@ local resp = p .. 'resp:' .. rid
 local lists = {p .. 'in:' .. rid, oldids[1], p .. 'out:' .. rid, oldids[2]}
 redis.call('DEL', resp, unpack(lists))
 local seq = redis.call('INCR', p .. 'seq')
-redis.call('PEXPIRE', p .. 'seq', ttl)
+extend(p .. 'seq')
 redis.call('HSET', resp, 'json', ARGV[4], 'created_at', ARGV[5])
 redis.call('PEXPIRE', resp, ttl)
 local inputs = tonumber(ARGV[6])
@@ -70,7 +74,7 @@ while at < #ARGV do
   if tagged ~= '' then
     local index = p .. 'item:' .. string.sub(tagged, 2)
     redis.call('ZADD', index, seq, rid)
-    redis.call('PEXPIRE', index, ttl)
+    extend(index)
   end
   at = at + 2
 end

@@ -367,3 +367,18 @@ async def test_a_stopped_store_answers_as_empty_instead_of_raising() -> None:
                 assert await store.delete("r1") is False
                 store.put_nowait(response("r2"), [])
             assert len(warnings) == 3, warnings
+
+
+async def test_find_item_falls_back_past_an_expired_response() -> None:
+    with trio.fail_after(10):
+        async with redis_store_server() as server:
+            lasting, brief = redis_store(server, ttl=60.0), redis_store(server, ttl=0.3)
+            async with serving(lasting), serving(brief):
+                await lasting.put(response("old"), [message("m", "old")])
+                await brief.put(response("new"), [message("m", "new")])
+                assert await lasting.find_item("m") == message("m", "new")
+                await trio.sleep(0.5)
+                assert await lasting.find_item("m") == message("m", "old")
+                client = coredis.Redis(host=server.host, port=server.port, decode_responses=True)
+                async with client:  # the stale entry is gone from the index
+                    assert await client.zrange("baton:test:item:m", 0, -1) == ("old",)
