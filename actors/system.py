@@ -27,7 +27,7 @@ from actors.ratelimit import RateLimitTracker
 from actors.ratelimit_book import RateLimitBook
 from actors.routing import Router
 from actors.state_keeper import STATE_FILE, StateKeeper
-from actors.store import ResponseStore
+from actors.store import ResponseStore, ResponseStoreLike
 from actors.supervision import Runnable, supervise
 from actors.supervisor import Supervisor
 from actors.telemetry.actor import TELEMETRY_FILE, Telemetry
@@ -45,7 +45,7 @@ class ActorSystem:
     config: Config
     router: Router
     supervisor: Supervisor
-    responses: ResponseStore
+    responses: ResponseStoreLike  # SQLite in the data directory, or the shared Redis
     checker: HealthChecker | None = None
     batcher: EmbeddingBatcher | None = None  # embeddings go through it (actors.embedding_batcher)
     ready: trio.Event = attrs.field(factory=trio.Event)
@@ -71,7 +71,7 @@ class ActorSystem:
         async def start(name: str, run: Runnable) -> None:
             await nursery.start(partial(supervise, name, run))
 
-        store = ResponseStore.open(data_dir / RESPONSES_FILE if data_dir is not None else None)
+        store = _response_store(config, data_dir)
         await start("response store", store.run)
         settings = config.telemetry
         telemetry = Telemetry(
@@ -121,6 +121,16 @@ class ActorSystem:
         telemetry.watch(system.stats.live, config.virtual_models)
         system.ready.set()
         return system
+
+
+def _response_store(config: Config, data_dir: Path | None) -> ResponseStoreLike:
+    """Stored responses where every instance can read them: in the shared Redis when
+    `state:` names one, else in this process's data directory (or memory)."""
+    if config.state.url is not None:
+        from actors.store.redis_responses import RedisResponseStore  # coredis: only if used
+
+        return RedisResponseStore.from_url(config.state.url, cluster=config.state.cluster)
+    return ResponseStore.open(data_dir / RESPONSES_FILE if data_dir is not None else None)
 
 
 def _cost(config: Config, provider: str | None, model: str | None, usage: Usage) -> float | None:
