@@ -68,8 +68,8 @@ local function counted(log, sum, cutoff, expiry)
       r, t = r + a, t + b
     end
     redis.call('ZREMRANGEBYSCORE', log, '-inf', cutoff)
-    redis.call('HINCRBY', sum, 'r', -r)
-    redis.call('HINCRBY', sum, 't', -t)
+    redis.call('HINCRBY', sum, 'r', 0 - r)  -- never -0, which Redis refuses
+    redis.call('HINCRBY', sum, 't', 0 - t)
   end
   local have = redis.call('HMGET', sum, 'r', 't')
   return tonumber(have[1]) or 0, tonumber(have[2]) or 0
