@@ -69,7 +69,7 @@ class RedisState:
 
     client: coredis.Redis[str] = attrs.field(repr=False)
     location: str  # host:port/db, for logs; never the password
-    cluster: str = "default"
+    cluster: str = "baton"
     timeout: float = 0.5
     retry_interval: float = 1.0
     clock: Callable[[], float] = time.time
@@ -90,7 +90,7 @@ class RedisState:
         cls,
         url: str,
         *,
-        cluster: str = "default",
+        cluster: str = "baton",
         password: str | None = None,
         timeout: float = 0.5,
         retry_interval: float = 1.0,
