@@ -110,7 +110,8 @@ def test_virtual_model_order() -> None:
 def test_an_unknown_order_names_its_path() -> None:
     text = PROVIDERS + "virtual_models:\n  fast: {chain: [alpha/m-small], order: fastest}\n"
     assert problems(text) == [
-        "virtual_models.fast.order: expected one of priority, listed, latency, ranked, got 'fastest'"
+        "virtual_models.fast.order: expected one of priority, listed, latency, ranked, "
+        "got 'fastest'"
     ]
 
 
