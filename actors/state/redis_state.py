@@ -65,7 +65,11 @@ def _span(seconds: float) -> str:
 
 @attrs.define
 class RedisState:
-    """Shared state in Redis; see the module docstring for the degraded mode."""
+    """Shared state in Redis; see the module docstring for the degraded mode.
+
+    Health, for `/stats` and the lead's supervision: `up` (False while answering locally),
+    `outages` (how many times Redis went away), `last_error` (the latest failure, as text: no
+    secret in it), `last_instances` (the divisor of degraded limits)."""
 
     client: coredis.Redis[str] = attrs.field(repr=False)
     location: str  # host:port/db, for logs; never the password
@@ -191,6 +195,9 @@ class RedisState:
     async def take(
         self, scope: str, windows: tuple[Window, ...], tokens: int, now: float
     ) -> float | None:
+        if not windows:
+            await trio.lowlevel.checkpoint()
+            return None  # nothing limits it, nothing to record
         longest = max((_ms(window.seconds) for window in windows), default=1)
         args: list[str | int] = [repr(now), tokens, longest]
         for window in windows:
