@@ -1,0 +1,209 @@
+"""`SharedState` in memory: what a single process uses, and `RedisState`'s fallback.
+
+Each window of a scope is an exact log: a deque of `(at, requests, tokens)` in time order,
+with running totals, so the common answer ("there is room") costs a prune of what has expired
+and two comparisons. Only a refusal walks the log, oldest first, as far as the excess it must
+see drop out. The log holds one entry per request in the window: fine for per-minute and
+per-hour limits; a day window on a very busy key costs memory in proportion to its traffic.
+
+The synchronous methods (`take_now`, `record`, ...) are the bookkeeping; the async methods of
+the `SharedState` interface wrap them with a checkpoint, as every async function must.
+`RedisState` calls the synchronous ones to mirror what Redis granted, so that when Redis goes
+away the local state already knows this instance's own recent traffic, leases and cooldowns.
+`claim_probe` and `heartbeat` take no `now`: they read `clock` (wall-clock by default).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from collections.abc import Callable
+from types import TracebackType
+
+import attrs
+import trio
+
+from actors.state.shared import NEVER, Window, check_name
+
+
+@attrs.define
+class Log:
+    """The entries of one window of one scope, oldest first, and their totals."""
+
+    entries: deque[tuple[float, int, int]] = attrs.field(factory=deque)
+    requests: int = 0
+    tokens: int = 0
+
+    def prune(self, cutoff: float) -> None:
+        """Drop every entry at or before `cutoff` (= now - seconds): it has left the window."""
+        while self.entries and self.entries[0][0] <= cutoff:
+            _, requests, tokens = self.entries.popleft()
+            self.requests -= requests
+            self.tokens -= tokens
+
+    def add(self, at: float, requests: int, tokens: int) -> None:
+        index = len(self.entries)
+        while index and self.entries[index - 1][0] > at:  # a clock stepped back: keep order
+            index -= 1
+        self.entries.insert(index, (at, requests, tokens))
+        self.requests += requests
+        self.tokens += tokens
+
+    def ready_at(self, excess: int, field: int) -> float:
+        """When the oldest entries holding `excess` requests (field 1) or tokens (field 2)
+        have arrived; they leave the window one span later."""
+        for entry in self.entries:
+            excess -= entry[1] if field == 1 else entry[2]
+            if excess <= 0:
+                return entry[0]
+        raise AssertionError("log totals disagree with its entries")
+
+
+def window_wait(log: Log, window: Window, tokens: int, now: float) -> float:
+    """0.0 if one more request of `tokens` fits in `window` now, NEVER if it never will, else
+    the seconds until it will. The log must be pruned to `now`."""
+    wait = 0.0
+    for limit, have, amount, field in (
+        (window.max_requests, log.requests, 1, 1),
+        (window.max_tokens, log.tokens, tokens, 2),
+    ):
+        if limit is None:
+            continue
+        if amount > limit:
+            return NEVER
+        excess = have + amount - limit
+        if excess > 0:
+            wait = max(wait, log.ready_at(excess, field) + window.seconds - now)
+    return wait
+
+
+@attrs.define
+class LocalState:
+    """Rate windows, leases, cooldowns, probe claims and heartbeats of this process alone."""
+
+    clock: Callable[[], float] = time.time
+    logs: dict[tuple[str, float], Log] = attrs.field(factory=dict)
+    spans: dict[str, tuple[float, ...]] = attrs.field(factory=dict)  # scope -> its windows
+    leases: dict[str, dict[str, float]] = attrs.field(factory=dict)  # key -> id -> expiry
+    cooldowns: dict[tuple[str, str], float] = attrs.field(factory=dict)
+    probes: dict[tuple[str, str], float] = attrs.field(factory=dict)
+    instances: dict[str, float] = attrs.field(factory=dict)  # instance -> alive until
+
+    @property
+    def up(self) -> bool:
+        return True  # nothing to be down
+
+    async def __aenter__(self) -> LocalState:
+        await trio.lowlevel.checkpoint()
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await trio.lowlevel.checkpoint()
+
+    # -- the bookkeeping ------------------------------------------------------------------
+
+    def _log(self, scope: str, seconds: float, now: float) -> Log:
+        log = self.logs.setdefault((scope, seconds), Log())
+        log.prune(now - seconds)
+        return log
+
+    def take_now(
+        self, scope: str, windows: tuple[Window, ...], tokens: int, now: float
+    ) -> float | None:
+        waits = [window_wait(self._log(scope, w.seconds, now), w, tokens, now) for w in windows]
+        if any(waits):
+            return max(waits)
+        self.record(scope, windows, tokens, now)
+        return None
+
+    def record(self, scope: str, windows: tuple[Window, ...], tokens: int, now: float) -> None:
+        """Count one request of `tokens` in every window, room or not (what Redis granted)."""
+        self.spans[scope] = tuple(window.seconds for window in windows)
+        for window in windows:
+            self._log(scope, window.seconds, now).add(now, 1, tokens)
+
+    def settle_now(self, scope: str, token_delta: int, now: float) -> None:
+        if token_delta <= 0:
+            return
+        for seconds in self.spans.get(scope, ()):
+            self._log(scope, seconds, now).add(now, 0, token_delta)
+
+    def lease_now(
+        self, key: str, cap: int, lease_id: str, ttl: float, now: float, *, force: bool = False
+    ) -> bool:
+        held = self.leases.setdefault(key, {})
+        for expired in [lease for lease, until in held.items() if until <= now]:
+            del held[expired]
+        if force or lease_id in held or len(held) < cap:
+            held[lease_id] = now + ttl
+            return True
+        return False
+
+    def release_now(self, key: str, lease_id: str) -> None:
+        held = self.leases.get(key)
+        if held is not None:
+            held.pop(lease_id, None)
+            if not held:
+                del self.leases[key]
+
+    def cool_now(self, key: str, scope: str, until: float) -> None:
+        check_name(key, scope)
+        if self.cooldowns.get((key, scope), -math.inf) < until:
+            self.cooldowns[(key, scope)] = until
+
+    def cooling_now(self, prefix: str, now: float) -> dict[tuple[str, str], float]:
+        for ended in [pair for pair, until in self.cooldowns.items() if until <= now]:
+            del self.cooldowns[ended]
+        return {pair: end for pair, end in self.cooldowns.items() if pair[0].startswith(prefix)}
+
+    def claim_probe_now(self, key: str, scope: str, ttl: float, now: float) -> bool:
+        check_name(key, scope)
+        if self.probes.get((key, scope), -math.inf) > now:
+            return False
+        self.probes[(key, scope)] = now + ttl
+        return True
+
+    def heartbeat_now(self, instance: str, ttl: float, now: float) -> int:
+        self.instances[instance] = now + ttl
+        for gone in [name for name, until in self.instances.items() if until <= now]:
+            del self.instances[gone]
+        return len(self.instances)
+
+    # -- SharedState ----------------------------------------------------------------------
+
+    async def take(
+        self, scope: str, windows: tuple[Window, ...], tokens: int, now: float
+    ) -> float | None:
+        await trio.lowlevel.checkpoint()
+        return self.take_now(scope, windows, tokens, now)
+
+    async def settle(self, scope: str, token_delta: int, now: float) -> None:
+        await trio.lowlevel.checkpoint()
+        self.settle_now(scope, token_delta, now)
+
+    async def lease(self, key: str, cap: int, lease_id: str, ttl: float, now: float) -> bool:
+        await trio.lowlevel.checkpoint()
+        return self.lease_now(key, cap, lease_id, ttl, now)
+
+    async def release(self, key: str, lease_id: str) -> None:
+        await trio.lowlevel.checkpoint()
+        self.release_now(key, lease_id)
+
+    async def cool(self, key: str, scope: str, until: float) -> None:
+        await trio.lowlevel.checkpoint()
+        self.cool_now(key, scope, until)
+
+    async def cooling(self, prefix: str, now: float) -> dict[tuple[str, str], float]:
+        await trio.lowlevel.checkpoint()
+        return self.cooling_now(prefix, now)
+
+    async def claim_probe(self, key: str, scope: str, ttl: float) -> bool:
+        await trio.lowlevel.checkpoint()
+        return self.claim_probe_now(key, scope, ttl, self.clock())
+
+    async def heartbeat(self, instance: str, ttl: float) -> int:
+        await trio.lowlevel.checkpoint()
+        return self.heartbeat_now(instance, ttl, self.clock())

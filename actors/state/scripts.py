@@ -1,0 +1,202 @@
+"""The Lua scripts behind `RedisState`, and why each compound operation is one script.
+
+Redis runs a script to completion before it serves any other command, from any client: a
+script is a transaction that cannot interleave. Two instances racing for the last slot of a
+window both send TAKE; Redis runs one, which records the request, then the other, which finds
+the window full. Read-then-write from the client (ZCARD, then ZADD) would let both read 59 and
+both write: 61 requests in a window of 60. So every operation that reads to decide what to
+write is a script here; scripts touch only the keys they are given (KEYS), as Redis requires.
+
+Times come from the caller (ARGV), never from Redis TIME: all instances and the tests reckon
+with the same wall-clock numbers. Every time is passed as Python's `repr` of the float and
+handed to Redis as that string (ZADD score, ZRANGEBYSCORE bound), never recomputed in Lua,
+whose number-to-string conversion keeps only 14 digits. For the same reason TAKE answers with
+the *score* of the entry whose departure makes room, exactly as stored, and Python computes
+`score + seconds - now` just as `LocalState` does, so both answer the same float.
+
+A window is a sorted set (`log`) of entries scored by their time, member
+`"<now>|<seq>:<requests>:<tokens>"` (`seq` from a per-scope counter makes members unique),
+and a hash (`sum`) with the totals `r` and `t`, kept in step by every script that touches
+the log, so "is there room?" costs O(1) plus the pruning of what expired. Both keys expire
+(real time) a little after the window's span, so idle scopes vanish; should one be evicted
+without the other, the script notices and mends the totals before using them.
+"""
+
+from __future__ import annotations
+
+_PARSE = """
+local function parse(member)
+  local _, _, r, t = string.find(member, "|%d+:(%d+):(%d+)$")
+  return tonumber(r), tonumber(t)
+end
+"""
+
+# KEYS: seq, then log and sum of each window. ARGV: now, tokens, seq's expiry (ms), then per
+# window: cutoff (now - seconds), max requests (-1: none), max tokens (-1: none), expiry (ms).
+# Returns nil when recorded; else a table, one string per window: "" (room), the score of the
+# entry whose departure makes room, or "never".
+TAKE = (
+    _PARSE
+    + """
+local now, tokens = ARGV[1], tonumber(ARGV[2])
+local windows = (#KEYS - 1) / 2
+
+local function counted(log, sum, cutoff, expiry)
+  if redis.call('EXISTS', sum) == 0 then
+    -- a new window, or its totals were evicted: rebuild them from what is left of the log
+    redis.call('ZREMRANGEBYSCORE', log, '-inf', cutoff)
+    local r, t = 0, 0
+    for _, member in ipairs(redis.call('ZRANGE', log, 0, -1)) do
+      local a, b = parse(member)
+      r, t = r + a, t + b
+    end
+    if r + t > 0 then
+      redis.call('HSET', sum, 'r', r, 't', t)
+      redis.call('PEXPIRE', sum, expiry)
+    end
+    return r, t
+  end
+  if redis.call('EXISTS', log) == 0 then
+    redis.call('DEL', sum)  -- the log was evicted: its totals count nothing
+    return 0, 0
+  end
+  local gone = redis.call('ZRANGEBYSCORE', log, '-inf', cutoff)
+  if #gone > 0 then
+    local r, t = 0, 0
+    for _, member in ipairs(gone) do
+      local a, b = parse(member)
+      r, t = r + a, t + b
+    end
+    redis.call('ZREMRANGEBYSCORE', log, '-inf', cutoff)
+    redis.call('HINCRBY', sum, 'r', 0 - r)  -- never -0, which Redis refuses
+    redis.call('HINCRBY', sum, 't', 0 - t)
+  end
+  local have = redis.call('HMGET', sum, 'r', 't')
+  return tonumber(have[1]) or 0, tonumber(have[2]) or 0
+end
+
+local function ready_at(log, excess, field)
+  local start = 0
+  while true do
+    local page = redis.call('ZRANGE', log, start, start + 99, 'WITHSCORES')
+    if #page == 0 then return 'never' end
+    for j = 1, #page, 2 do
+      local r, t = parse(page[j])
+      if field == 1 then excess = excess - r else excess = excess - t end
+      if excess <= 0 then return page[j + 1] end
+    end
+    start = start + 100
+  end
+end
+
+local answers, blocked = {}, false
+for i = 1, windows do
+  local log, sum, base = KEYS[2 * i], KEYS[2 * i + 1], 4 + 4 * (i - 1)
+  local max_r, max_t = tonumber(ARGV[base + 1]), tonumber(ARGV[base + 2])
+  local have_r, have_t = counted(log, sum, ARGV[base], ARGV[base + 3])
+  local answer = ''
+  if max_r >= 0 and 1 > max_r then answer = 'never'
+  elseif max_t >= 0 and tokens > max_t then answer = 'never'
+  else
+    local late = nil
+    if max_r >= 0 and have_r + 1 > max_r then late = ready_at(log, have_r + 1 - max_r, 1) end
+    if max_t >= 0 and have_t + tokens > max_t then
+      local by_tokens = ready_at(log, have_t + tokens - max_t, 2)
+      if late == nil or by_tokens == 'never' or
+         (late ~= 'never' and tonumber(by_tokens) > tonumber(late)) then
+        late = by_tokens
+      end
+    end
+    if late ~= nil then answer = late end
+  end
+  if answer ~= '' then blocked = true end
+  answers[i] = answer
+end
+if blocked then return answers end
+
+local member = now .. '|' .. redis.call('INCR', KEYS[1]) .. ':1:' .. ARGV[2]
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+for i = 1, windows do
+  local log, sum, base = KEYS[2 * i], KEYS[2 * i + 1], 4 + 4 * (i - 1)
+  redis.call('ZADD', log, now, member)
+  redis.call('HINCRBY', sum, 'r', 1)
+  redis.call('HINCRBY', sum, 't', tokens)
+  redis.call('PEXPIRE', log, ARGV[base + 3])
+  redis.call('PEXPIRE', sum, ARGV[base + 3])
+end
+return nil
+"""
+)
+
+# KEYS: seq, then log and sum of each window. ARGV: now, tokens, then expiry (ms) per window.
+# Records `tokens` without a request in every existing window (a positive settle).
+SETTLE = """
+local member = ARGV[1] .. '|' .. redis.call('INCR', KEYS[1]) .. ':0:' .. ARGV[2]
+for i = 1, (#KEYS - 1) / 2 do
+  local log, sum = KEYS[2 * i], KEYS[2 * i + 1]
+  if redis.call('EXISTS', log) == 1 and redis.call('EXISTS', sum) == 1 then
+    redis.call('ZADD', log, ARGV[1], member)
+    redis.call('HINCRBY', sum, 't', ARGV[2])
+    redis.call('PEXPIRE', log, ARGV[2 + i])
+    redis.call('PEXPIRE', sum, ARGV[2 + i])
+  end
+end
+return 1
+"""
+
+# KEYS: the key's lease set (member lease id, score expiry). ARGV: now, cap, lease id,
+# expiry, expiry of the set (ms). 1 if leased (or renewed), 0 if all `cap` slots are live.
+LEASE = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if redis.call('ZSCORE', KEYS[1], ARGV[3]) or
+   redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then
+  redis.call('ZADD', KEYS[1], ARGV[4], ARGV[3])
+  if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[5]) then
+    redis.call('PEXPIRE', KEYS[1], ARGV[5])
+  end
+  return 1
+end
+return 0
+"""
+
+# KEYS: the cooldown set (member key SEP scope, score end). ARGV: member, until. Extend only.
+COOL = """
+local current = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if current and tonumber(current) >= tonumber(ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+return 1
+"""
+
+# KEYS: the cooldown set. ARGV: now, prefix. Drops what has ended; returns the rest under the
+# prefix as a flat list: member, end, member, end, ...
+COOLING = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+local found = {}
+local all = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+for j = 1, #all, 2 do
+  if string.sub(all[j], 1, #ARGV[2]) == ARGV[2] then
+    found[#found + 1] = all[j]
+    found[#found + 1] = all[j + 1]
+  end
+end
+return found
+"""
+
+# KEYS: the probe's key. ARGV: now, until, expiry (ms). 1 if claimed, 0 if held by anyone.
+CLAIM_PROBE = """
+local held = redis.call('GET', KEYS[1])
+if held and tonumber(held) > tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1
+"""
+
+# KEYS: the instance set (member name, score alive-until). ARGV: now, until, name, expiry
+# (ms). Returns how many instances are alive.
+HEARTBEAT = """
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[4]) then
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+end
+return redis.call('ZCARD', KEYS[1])
+"""
