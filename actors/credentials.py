@@ -21,6 +21,10 @@ reply channels: their walks skip this provider as failed (`ActorUnavailable`). S
 whose `Admit` the tracker drops or does not answer within `TRACKER_PATIENCE`. The `KeyPool`
 lives on the actor object, so a restarted pool keeps every cooldown and key in flight.
 
+With a shared `state:` the pool also keeps to the fleet's cooldowns and key slots
+(`actors.fleet_keys`): it reads the fleet's cooldowns before serving its queue, shares the
+cooldowns it sets, and takes a fleet slot with each capped key it leases.
+
 Readers that only look (/stats, /metrics) read `view`, the `PoolView` published after each
 batch of messages.
 """
@@ -33,6 +37,7 @@ from collections import deque
 import attrs
 import trio
 
+from actors.fleet_keys import FLEET_POLL, FleetKeys
 from actors.keypool import Busy, Cooling, KeyPool, PoolView
 from actors.messages import KeyLease, Lease, LeaseNow, NoKey, PoolMessage, Release
 from actors.ratelimit import RateLimitTracker
@@ -44,6 +49,7 @@ from protocols.usage import Usage
 
 INBOX_SIZE = 1024
 TRACKER_PATIENCE = 1.0  # seconds an Admit may take before the tracker counts as failed
+FLEET_PATIENCE = 1.0  # seconds giving a fleet slot back may take (the shared state's own bound)
 
 
 @attrs.frozen
@@ -60,6 +66,7 @@ _BUSY = _Wait(None)
 class CredentialPool:
     pool: KeyPool
     tracker: RateLimitTracker | None = None  # the provider's rate windows
+    fleet: FleetKeys | None = None  # cooldowns and key slots shared with other instances
     view: PoolView = attrs.field(init=False)
     _send: trio.MemorySendChannel[PoolMessage] = attrs.field(init=False, repr=False)
     _inbox: trio.MemoryReceiveChannel[PoolMessage] = attrs.field(init=False, repr=False)
@@ -179,25 +186,38 @@ class CredentialPool:
                         tried = await self._try(request, trio.current_time())
                         found = tried if isinstance(tried, KeyLease) else None
                     if not answer(message.reply, found) and found is not None:
-                        self.pool.release(found.index)
+                        await self._give_back(found.index)
             case Release():
-                self._on_release(message)
+                await self._on_release(message)
                 if self._waiting:
                     await self._serve_waiting()
 
-    def _on_release(self, release: Release) -> None:
-        self.pool.release(release.index)
+    async def _on_release(self, release: Release) -> None:
+        await self._give_back(release.index)
         if release.failure is None:
             if release.served:
                 self.pool.record_success(release.index, release.model)
         else:
-            self.pool.record_failure(
-                release.index, release.model, release.failure, trio.current_time()
-            )
+            now = trio.current_time()
+            self.pool.record_failure(release.index, release.model, release.failure, now)
+            if self.fleet is not None:
+                await self.fleet.share_cooldown(
+                    self.pool, release.index, release.model, release.failure, now
+                )
+
+    async def _give_back(self, index: int) -> None:
+        """Key `index` is back: here, and its fleet slot (shielded: a cancelled lease must
+        not hold a slot of the fleet until its TTL)."""
+        self.pool.release(index)
+        if self.fleet is not None:
+            with trio.move_on_after(FLEET_PATIENCE, shield=True):
+                await self.fleet.give_slot(self.pool, index)
 
     async def _serve_waiting(self) -> None:
         still_waiting: deque[Lease] = deque()
         now = trio.current_time()
+        if self.fleet is not None:
+            await self.fleet.impose_cooldowns(self.pool, now)
         wake = math.inf
         try:
             while self._waiting:
@@ -220,7 +240,7 @@ class CredentialPool:
                     if at is not None:
                         wake = min(wake, at)
                 else:
-                    self._answer(request, reply)
+                    await self._answer(request, reply)
         finally:  # a crash in `_try` leaves the rest queued, in order, for `run` to close
             still_waiting.extend(self._waiting)
             self._waiting = still_waiting
@@ -233,8 +253,11 @@ class CredentialPool:
         room_at: float | None = None  # the earliest a passed-over key has room
         skipped_until: list[float] = []
         passed_over = False  # a key was skipped for want of rate headroom, not for a cooldown
+        fleet_busy = False  # a key was skipped because the fleet had no slot of it free
         while True:
             outcome = self.pool.acquire(request.model, now, exclude)
+            if fleet_busy and isinstance(outcome, Busy | Cooling):
+                return _Wait(trio.current_time() + FLEET_POLL)  # it frees elsewhere: look again
             if isinstance(outcome, Busy):
                 return _BUSY
             if isinstance(outcome, Cooling):
@@ -245,16 +268,21 @@ class CredentialPool:
                 ends = [t for t in (outcome.until, *skipped_until) if t is not None]
                 return NoKey(min(ends) if ends else None, for_room=passed_over)
             key = self.pool.keys[outcome]
+            if self.fleet is not None and not await self.fleet.take_slot(self.pool, outcome):
+                self.pool.release(outcome)
+                exclude = exclude | {outcome}
+                fleet_busy = True
+                continue
             if self.tracker is None:
                 return KeyLease(outcome, key)
             try:
                 decision = await self._admit(key.alias, request)
             except BaseException:
-                self.pool.release(outcome)  # no answer, or a crash: the key is not out
+                await self._give_back(outcome)  # no answer, or a crash: the key is not out
                 raise
             if isinstance(decision, Reservation):
                 return KeyLease(outcome, key, decision)
-            self.pool.release(outcome)
+            await self._give_back(outcome)
             exclude = exclude | {outcome}
             passed_over = True
             if isinstance(decision, WaitUntil):
@@ -270,10 +298,10 @@ class CredentialPool:
             )
         raise ActorUnavailable("the rate-limit tracker did not answer in time")
 
-    def _answer(self, request: Lease, reply: KeyLease | NoKey) -> None:
+    async def _answer(self, request: Lease, reply: KeyLease | NoKey) -> None:
         assert request.reply is not None, "only queued requests are answered by message"
         if not answer(request.reply, reply) and isinstance(reply, KeyLease):
-            self.pool.release(reply.index)  # the requester gave up: the key goes straight back
+            await self._give_back(reply.index)  # the requester gave up: the key goes back
 
 
 def _abandoned(request: Lease) -> bool:

@@ -186,6 +186,19 @@ class KeyPool:
         """When `index` may serve `model` again, or None if it may now."""
         return self._closed_until(index, self._scope(model), now)
 
+    def impose(self, index: int, model: str | None, until: float) -> None:
+        """A cooldown another instance set (`actors.fleet_keys`): `model`'s scope (None: every
+        model) stays closed until `until`, as long as any of its own; strikes are its own."""
+        scope = ALL_MODELS if model is None else self._scope(model)
+        current = self._cooldowns.get((index, scope))
+        if current is None:
+            self._cooldowns[(index, scope)] = Cooldown(until, 1, AUTH if model is None else None)
+        elif until > current.until:
+            current.until = until
+        else:
+            return
+        self.version += 1
+
     def next_free_at(
         self, model: str, now: float, exclude: frozenset[int] = frozenset()
     ) -> float | None:

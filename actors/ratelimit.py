@@ -13,6 +13,11 @@ they are dropped and counted in `dropped`. That is safe in the cautious directio
 (the estimate stands, and estimates count the whole request) and costs at worst a 429 for an
 observation (the upstream says so again in its next reply).
 
+With a shared `state:`, an `Admit` this book allows is also asked of the fleet's windows
+(`RateLimitBook.fleet_windows`, taken atomically in the shared state): only then is it
+counted, here and there. A request the fleet has no room for waits or is passed over like
+one this book refuses.
+
 Readers that only look (/stats) read `view`, a frozen `BookView` the tracker publishes every
 `PUBLISH_EVERY` seconds (headroom walks every tally: not a cost to pay on every request).
 """
@@ -20,6 +25,7 @@ Readers that only look (/stats) read `view`, a frozen `BookView` the tracker pub
 from __future__ import annotations
 
 import math
+import time as wall_time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -28,6 +34,7 @@ import trio
 
 from actors.messages import Admit, Observe, Settle, TrackerMessage
 from actors.ratelimit_book import Go, RateLimitBook, Reservation, Skip, WaitUntil
+from actors.state import SharedState
 from actors.supervision import answer, ask, drop, tell
 from protocols.ratelimit_headers import WindowState
 
@@ -57,6 +64,9 @@ class BookView:
 class RateLimitTracker:
     book: RateLimitBook
     keys: tuple[str, ...] = ()  # the aliases `view` covers
+    # the fleet's windows (`state:`), as `provider/`-prefixed scopes; None: this process's own
+    shared: SharedState | None = None
+    provider: str = ""
     view: BookView = attrs.field(factory=BookView)
     dropped: int = attrs.field(init=False, default=0)  # notifications lost to a full inbox
     _send: trio.MemorySendChannel[TrackerMessage] = attrs.field(init=False, repr=False)
@@ -111,7 +121,7 @@ class RateLimitTracker:
             now = trio.current_time()
             while message is not None:  # the whole batch, then at most one publish
                 try:
-                    self.handle(message, now)
+                    await self.handle(message, now)
                 except BaseException:
                     drop(message)  # an Admit's asker must not wait for the restart
                     raise
@@ -122,13 +132,15 @@ class RateLimitTracker:
             if now >= self.view.at + PUBLISH_EVERY:
                 self._publish(now)
 
-    def handle(self, message: TrackerMessage, now: float) -> None:
+    async def handle(self, message: TrackerMessage, now: float) -> None:
         match message:
             case Admit():
                 with message.reply:
                     decision = self.book.decide(
                         message.key, message.model, message.tokens, now, deadline=message.deadline
                     )
+                    if isinstance(decision, Go) and self.shared is not None:
+                        decision = await self._fleet_decides(message, now)
                     if not isinstance(decision, Go):
                         answer(message.reply, decision)
                     elif not _abandoned(message.reply):  # a requester gone is not counted
@@ -147,6 +159,24 @@ class RateLimitTracker:
                     sent_at=message.sent_at,
                     retry_after=message.retry_after,
                 )
+
+    async def _fleet_decides(self, message: Admit, now: float) -> Go | WaitUntil | Skip:
+        """Room here: is there room in the fleet's windows? If so it is taken (counted for
+        every instance in one atomic step), else when there will be."""
+        assert self.shared is not None
+        fleet = self.book.fleet_windows(message.key, message.model)
+        if fleet is None:
+            return Go()
+        scope, windows = fleet
+        wait = await self.shared.take(
+            f"{self.provider}/{scope}", windows, message.tokens, wall_time.time()
+        )
+        if wait is None:
+            return Go()
+        if math.isinf(wait):
+            return Skip(None, "fleet window")
+        at = now + wait
+        return WaitUntil(at, "fleet window") if at < message.deadline else Skip(at, "fleet window")
 
     def _publish(self, now: float) -> None:
         rows = {key: self.book.headroom(key, now) for key in self.keys}

@@ -37,6 +37,7 @@ from typing import Any
 import attrs
 
 from actors.rolling_window import RollingWindow
+from actors.state.shared import Window
 from config.model import Limits, ProviderConfig, RateLimits
 from protocols.ratelimit_headers import WindowState
 
@@ -315,6 +316,25 @@ class RateLimitBook:
         self.version += 1
         for tally in self._tallies.values():
             tally.day = RollingWindow.day()
+
+    def fleet_windows(self, key: str, model: str) -> tuple[str, tuple[Window, ...]] | None:
+        """The configured windows of `key` x `model` as a shared state keeps them for the
+        whole fleet (`actors.state`): the scope's name and its minute and day windows (the
+        day rolling, where this book's may restart at `daily_reset_utc`); None if nothing is
+        configured. The upstream's own headers stay each instance's to read."""
+        limits = self.rate_limits.limits_for(model)
+        if not limits.configured:
+            return None
+        _, kind, name = self._scope(key, model)
+        windows = tuple(
+            Window(seconds, requests, tokens)
+            for seconds, requests, tokens in (
+                (60.0, limits.rpm, limits.tpm),
+                (86_400.0, limits.rpd, limits.tpd),
+            )
+            if requests is not None or tokens is not None
+        )
+        return f"{key}/{kind}:{name}", windows
 
     def _scope(self, key: str, model: str) -> Scope:
         group = self._group_of.get(model)

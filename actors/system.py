@@ -19,6 +19,8 @@ import trio
 
 from actors.credentials import CredentialPool
 from actors.embedding_batcher import EmbeddingBatcher
+from actors.fleet import Fleet
+from actors.fleet_keys import FleetKeys
 from actors.health import HealthChecker
 from actors.health_book import HealthView
 from actors.keypool import KeyPool
@@ -26,6 +28,7 @@ from actors.provider import ProviderActor
 from actors.ratelimit import RateLimitTracker
 from actors.ratelimit_book import RateLimitBook
 from actors.routing import Router
+from actors.state import RedisState
 from actors.state_keeper import STATE_FILE, StateKeeper
 from actors.store import ResponseStore, ResponseStoreLike
 from actors.supervision import Runnable, supervise
@@ -83,6 +86,11 @@ class ActorSystem:
         )
         await start("telemetry", telemetry.run)  # today's sums are read back before any call
         router = Router(config)
+        fleet = None
+        if config.state.url is not None:
+            shared = RedisState.from_url(config.state.url, cluster=config.state.cluster)
+            fleet = Fleet(shared, config.state.cluster)
+            await start("fleet", fleet.run)
         books = {name: RateLimitBook.for_provider(p) for name, p in config.providers.items()}
         trackers = {
             name: RateLimitTracker.for_keys(books[name], (key.alias for key in provider.keys))
@@ -92,6 +100,10 @@ class ActorSystem:
             name: CredentialPool(KeyPool.for_provider(provider), trackers[name])
             for name, provider in config.providers.items()
         }
+        if fleet is not None:  # the fleet's windows, cooldowns and key slots
+            for name in config.providers:
+                trackers[name].shared, trackers[name].provider = fleet.state, name
+                pools[name].fleet = FleetKeys(name, fleet.state)
         state_file = data_dir / STATE_FILE if data_dir is not None else None
         keys = {name: pool.pool for name, pool in pools.items()}
         keeper = StateKeeper.for_config(state_file, config, keys, books)
@@ -117,7 +129,9 @@ class ActorSystem:
         system.batcher = batcher
         system.books, system.trackers, system.pools = books, trackers, pools
         system.telemetry = telemetry
-        system.stats = LiveState(router, pools, trackers, checker, telemetry, wall_time.time())
+        system.stats = LiveState(
+            router, pools, trackers, checker, telemetry, wall_time.time(), fleet
+        )
         telemetry.watch(system.stats.live, config.virtual_models)
         system.ready.set()
         return system

@@ -77,7 +77,10 @@ def create_route(
                 raise
             assert not isinstance(outcome, Streaming), outcome
             walked(outcome.provenance, trail)
-            return _complete(outcome, payload, ids, created_at, save, meter)
+            reply, saved = _complete(outcome, payload, ids, created_at, save, meter)
+            if saved is not None:
+                await prepared.written(saved)
+            return reply
         call, receive = submit(system, prepared.chat, prepared.native, meter)
         stream = ResponseStream(payload, ids, created_at)
         first = await first_event(call, receive, meter, config.timeouts.keepalive)
@@ -97,6 +100,7 @@ def create_route(
             first=first,
             keepalive=config.timeouts.keepalive,
             on_final=save,
+            written=prepared.written,
             on_provenance=partial(walked, trail=trail),
         )
         return StreamReply(200, headers, MeteredStream(body_stream, meter, None))
@@ -160,6 +164,7 @@ class Prepared:
     items: list[dict[str, Any]] = attrs.field(repr=False)  # the input to record with the reply
     save: Callable[[dict[str, Any]], None]
     native: Native = attrs.field(repr=False)  # for upstreams that speak Responses
+    written: Callable[[str], Awaitable[None]]  # returns once a saved response is readable
 
 
 _BATON_ONLY = ("previous_response_id", "generate", "stream")
@@ -190,12 +195,21 @@ async def prepare(
         if saving:
             store.put_nowait(response, items)
 
+    async def written(response_id: str) -> None:
+        """Once this returns, every instance can read the saved response: with a shared
+        store, the client's next turn may go to another instance. The store serves in order,
+        so a read after the put returns once the put is written."""
+        if saving and system.config.state.shared:
+            await store.get(response_id)
+        else:
+            await trio.lowlevel.checkpoint()
+
     chat = ChatRequest.from_payload(translation.chat, size=size)
     # A native upstream gets the request itself, with the history baton holds written out
     # (its ids mean nothing there) and nothing stored on its side: baton keeps the state.
     native = {key: value for key, value in payload.items() if key not in _BATON_ONLY}
     native.update(input=items, store=False, stream=chat.stream)
-    return Prepared(chat, payload, items, save, Native("responses", native))
+    return Prepared(chat, payload, items, save, Native("responses", native), written)
 
 
 async def _history(
@@ -238,11 +252,12 @@ def _complete(
     created_at: int,
     save: Any,
     meter: CallMeter,
-) -> Reply:
+) -> tuple[Reply, str | None]:
+    """The reply, and the id of the response saved (None: nothing was)."""
     if isinstance(first, Failed):
         reply = error_response(first.error, first.provenance.headers())
         meter.failed(reply.status, first.error.code, first.provenance)
-        return reply
+        return reply, None
     try:
         if first.native:  # the upstream's own Response, named as the client named the model
             response = {**jsoncodec.loads(first.body), "model": payload.get("model")}
@@ -260,11 +275,13 @@ def _complete(
         )
         reply = error_response(error, first.provenance.headers())
         meter.failed(reply.status, error.code, first.provenance)
-        return reply
+        return reply, None
     save(response)
     usage = Usage.from_responses(response.get("usage"))
     meter.finish(200, OK, first.provenance, usage=usage)
-    return json_response(response, headers=first.provenance.headers())
+    saved = response.get("id")
+    reply = json_response(response, headers=first.provenance.headers())
+    return reply, saved if isinstance(saved, str) else None
 
 
 class ResponseNotFound(NotFound):

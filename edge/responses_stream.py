@@ -14,7 +14,7 @@ served the call (or how it failed) once the walk says (the request log's `attemp
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import trio
@@ -66,6 +66,7 @@ class ResponsesStream:
         keepalive: float,
         on_final: Callable[[dict[str, Any]], None],
         on_provenance: Callable[[Provenance], None] | None = None,
+        written: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self._call = call
         self._events = events
@@ -74,6 +75,7 @@ class ResponsesStream:
         self._keepalive = keepalive
         self._on_final = on_final
         self._on_provenance = on_provenance  # told who served (or failed) the call, once known
+        self._written = written  # awaited before the last events go: the saved response is readable
         self._decoder = sse.SSEDecoder()
         self._opened = False
         self._done = False
@@ -119,6 +121,9 @@ class ResponsesStream:
             if event is None:
                 return self._stream.keepalive()
             out = self._translate(event)
+            if self._done and self._written is not None:  # the final events: saved first
+                written, self._written = self._written, None
+                await written(str(self._stream.response.get("id")))
             if out:
                 return out
         raise StopAsyncIteration

@@ -136,6 +136,7 @@ async def _serve_one(
         keepalive=system.config.timeouts.keepalive,
         on_final=remember,
         on_provenance=log_failed_hops,
+        written=prepared.written,
     )
     outcome = CANCELLED
     try:

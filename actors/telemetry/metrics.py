@@ -62,6 +62,14 @@ class _LiveCollector(Collector):
         )
         dropped.add_metric([], live.get("records_dropped", 0))
         yield dropped
+        state = GaugeMetricFamily(
+            "baton_state_backend_up",
+            "The state backend answers: 1 yes, 0 no (a shared Redis away: local state, degraded)",
+            labels=["backend"],
+        )
+        for backend, value in live.get("state_backend_up", {}).items():
+            state.add_metric([backend], value)
+        yield state
 
 
 class Metrics:

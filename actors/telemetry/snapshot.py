@@ -16,6 +16,7 @@ import attrs
 import trio
 
 from actors.credentials import CredentialPool
+from actors.fleet import INSTANCE, Fleet
 from actors.health import HealthChecker
 from actors.health_book import Health, HealthView
 from actors.ratelimit import RateLimitTracker
@@ -35,6 +36,7 @@ class LiveState:
     checker: HealthChecker
     telemetry: Telemetry
     started: float  # unix seconds
+    fleet: Fleet | None = None  # the shared state, when `state:` names one
 
     @property
     def health(self) -> HealthView:
@@ -52,6 +54,8 @@ class LiveState:
         return {
             "now": wall,
             "started": self.started,
+            "instance": INSTANCE,  # which instance answered: telemetry is each instance's
+            "state": self.fleet.summary() if self.fleet is not None else {"backend": "local"},
             "totals": totals,
             "today": stats.today.as_dict(),
             "providers": {name: self._provider(name, now) for name in self.pools},
@@ -71,6 +75,11 @@ class LiveState:
             },
             "health": {name: HEALTH_VALUE[self.health.state(name, now)] for name in self.pools},
             "records_dropped": self.telemetry.records_dropped,
+            "state_backend_up": {
+                "redis" if self.fleet is not None else "local": (
+                    1.0 if self.fleet is None or self.fleet.state.up else 0.0
+                )
+            },
         }
 
     def _provider(self, name: str, now: float) -> dict[str, Any]:

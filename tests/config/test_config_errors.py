@@ -33,8 +33,8 @@ def test_str_lists_each_problem_on_its_own_line() -> None:
 def test_unknown_top_level_key_suggests_the_closest() -> None:
     assert SECTIONS[:5] == ("server", "timeouts", "providers", "virtual_models", "model_aliases")
     assert problems("provders: {}\n") == ["provders: unknown key (did you mean 'providers'?)"]
-    assert problems("colour: red\n") == [
-        f"colour: unknown key (expected one of {', '.join(SECTIONS)})"
+    assert problems("xyzzy: red\n") == [
+        f"xyzzy: unknown key (expected one of {', '.join(SECTIONS)})"
     ]
 
 

@@ -1,0 +1,52 @@
+"""This instance's membership of a fleet: the shared state's connection, held open for the
+system's lifetime, and a heartbeat so every instance knows how many share the limits (which
+the shared state divides by, should Redis go away: `actors.state.redis_state`).
+
+`INSTANCE` names this process to the fleet and in `/stats` (host, pid and a random part, so a
+restarted process is a new instance; the old one's heartbeat expires). `Fleet.run` is a
+supervised actor like the others: it opens the state, heartbeats every `HEARTBEAT_EVERY`
+seconds, and closes the state when the system stops.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from typing import Any
+
+import attrs
+import trio
+
+from actors.state import RedisState
+
+HEARTBEAT_EVERY = 2.0
+HEARTBEAT_TTL = 6.0  # an instance unheard of for this long is gone
+INSTANCE = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+@attrs.define
+class Fleet:
+    state: RedisState
+    cluster: str
+    instance: str = INSTANCE
+    instances: int = 1  # alive at the last heartbeat
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        async with self.state:
+            self.instances = await self.state.heartbeat(self.instance, HEARTBEAT_TTL)
+            task_status.started()
+            while True:
+                await trio.sleep(HEARTBEAT_EVERY)
+                self.instances = await self.state.heartbeat(self.instance, HEARTBEAT_TTL)
+
+    def summary(self) -> dict[str, Any]:
+        """What /stats shows of the shared state (never the URL's password)."""
+        return {
+            "backend": "redis",
+            "location": self.state.location,
+            "cluster": self.cluster,
+            "up": self.state.up,
+            "instances": self.instances,
+            "outages": self.state.outages,
+        }

@@ -1,0 +1,83 @@
+"""A credential pool's part of the fleet: key cooldowns and concurrency shared through the
+shared state (`actors.state`), when `state:` names one.
+
+Each pool keeps its own `KeyPool` (its cooldown ladders, half-open probes and rotation stay
+local bookkeeping); what the fleet must agree on crosses over as facts:
+- **Cooldowns.** A failure that cools a key here is written to the shared state with its end
+  (wall-clock); before serving its queue, a pool reads the provider's shared cooldowns and
+  imposes them on its own book (`KeyPool.impose`). So a 429 on one instance keeps every
+  instance off the key until its Retry-After. An auth failure cools the whole key (`*`).
+- **Concurrency.** A key with `max_concurrent_per_key` also takes one of its shared slots
+  (`lease`, with a TTL so a crashed instance's slots free themselves); if the fleet has none
+  free, the key is passed over as busy and the queue is looked at again shortly
+  (`FLEET_POLL`), since the slot frees on another instance, which sends no message here.
+Keys are named `<provider>/<alias>`: never a secret.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import defaultdict
+
+import attrs
+
+from actors.keypool import KeyPool
+from actors.state import SharedState
+from protocols.failures import FailureClass, UpstreamFailure
+
+LEASE_TTL = 900.0  # seconds a shared slot lives if its instance dies (longer than any call)
+FLEET_POLL = 0.05  # seconds between looks when the fleet's slots are all taken
+WHOLE_KEY = "*"
+
+
+@attrs.define
+class FleetKeys:
+    provider: str
+    shared: SharedState
+    _slots: dict[int, list[str]] = attrs.field(factory=lambda: defaultdict(list))
+
+    def key(self, pool: KeyPool, index: int) -> str:
+        return f"{self.provider}/{pool.keys[index].alias}"
+
+    async def impose_cooldowns(self, pool: KeyPool, now: float) -> None:
+        """Bring the fleet's cooldowns of this provider's keys into `pool` (monotonic `now`)."""
+        wall = time.time()
+        cooled = await self.shared.cooling(f"{self.provider}/", wall)
+        index_of = {f"{self.provider}/{key.alias}": index for index, key in enumerate(pool.keys)}
+        for (key, scope), until in cooled.items():
+            index = index_of.get(key)
+            if index is not None:
+                model = None if scope == WHOLE_KEY else scope
+                pool.impose(index, model, now + (until - wall))
+
+    async def share_cooldown(
+        self, pool: KeyPool, index: int, model: str, failure: UpstreamFailure, now: float
+    ) -> None:
+        """`failure` cooled `index` here: tell the fleet until when."""
+        if not failure.failure.cools_key:
+            return
+        until = pool.cooling_until(index, model, now)
+        if until is None:
+            return
+        scope = WHOLE_KEY if failure.failure is FailureClass.AUTH else model
+        await self.shared.cool(self.key(pool, index), scope, time.time() + (until - now))
+
+    async def take_slot(self, pool: KeyPool, index: int) -> bool:
+        """One of the fleet's slots of key `index`, if it has a cap; False if none is free."""
+        cap = pool.cap(index)
+        if cap is None:
+            return True
+        lease_id = uuid.uuid4().hex
+        if not await self.shared.lease(
+            self.key(pool, index), cap, lease_id, LEASE_TTL, time.time()
+        ):
+            return False
+        self._slots[index].append(lease_id)
+        return True
+
+    async def give_slot(self, pool: KeyPool, index: int) -> None:
+        """A lease of key `index` ended here: free one of the slots it took."""
+        slots = self._slots.get(index)
+        if slots:
+            await self.shared.release(self.key(pool, index), slots.pop())
