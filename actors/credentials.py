@@ -268,6 +268,12 @@ class CredentialPool:
                 ends = [t for t in (outcome.until, *skipped_until) if t is not None]
                 return NoKey(min(ends) if ends else None, for_room=passed_over)
             key = self.pool.keys[outcome]
+            if self.fleet is not None and not await self.fleet.claim_probe(
+                self.pool, outcome, request.model, now
+            ):  # another instance sends this cooldown's probe
+                self.pool.release(outcome, request.model)
+                exclude = exclude | {outcome}
+                continue
             if self.fleet is not None and not await self.fleet.take_slot(self.pool, outcome):
                 self.pool.release(outcome)
                 exclude = exclude | {outcome}

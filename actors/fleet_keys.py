@@ -11,6 +11,10 @@ local bookkeeping); what the fleet must agree on crosses over as facts:
   (`lease`, with a TTL so a crashed instance's slots free themselves); if the fleet has none
   free, the key is passed over as busy and the queue is looked at again shortly
   (`FLEET_POLL`), since the slot frees on another instance, which sends no message here.
+- **Half-open probes.** When a cooldown ends, one instance of the fleet sends the probe: a
+  pool whose lease would be the probe claims it in the shared state first; an instance that
+  loses the claim keeps the key closed for `probe_hold` seconds, as for a probe of its own;
+  by then the probe's failure, if it failed, has come over as a new shared cooldown.
 Keys are named `<provider>/<alias>`: never a secret.
 """
 
@@ -62,6 +66,19 @@ class FleetKeys:
             return
         scope = WHOLE_KEY if failure.failure is FailureClass.AUTH else model
         await self.shared.cool(self.key(pool, index), scope, time.time() + (until - now))
+
+    async def claim_probe(self, pool: KeyPool, index: int, model: str, now: float) -> bool:
+        """The lease of `index` just taken is a probe here: is it this instance's to send?
+        If not, the key stays closed for `model` here while the other instance's is out."""
+        if not pool.holds_probe(index, model, now):
+            return True
+        policy = pool.policy
+        # held for `probe_hold`: long enough that the fleet sends one probe, not one each; short
+        # enough that a probe whose answer never crosses over does not close the key for long
+        if await self.shared.claim_probe(self.key(pool, index), model, policy.probe_hold):
+            return True
+        pool.impose(index, model, now + policy.probe_hold)
+        return False
 
     async def take_slot(self, pool: KeyPool, index: int) -> bool:
         """One of the fleet's slots of key `index`, if it has a cap; False if none is free."""

@@ -186,6 +186,16 @@ class KeyPool:
         """When `index` may serve `model` again, or None if it may now."""
         return self._closed_until(index, self._scope(model), now)
 
+    def holds_probe(self, index: int, model: str, now: float) -> bool:
+        """The lease of `index` for `model` just taken at `now` is a half-open probe."""
+        scope = self._scope(model)
+        return any(
+            (cooldown := self._cooldowns.get((index, cooled))) is not None
+            and cooldown.probe == now
+            and cooldown.probe_for == scope
+            for cooled in (scope, ALL_MODELS)
+        )
+
     def impose(self, index: int, model: str | None, until: float) -> None:
         """A cooldown another instance set (`actors.fleet_keys`): `model`'s scope (None: every
         model) stays closed until `until`, as long as any of its own; strikes are its own."""

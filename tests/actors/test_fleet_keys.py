@@ -1,0 +1,80 @@
+"""Two instances' key pools through one shared state (a `LocalState` both hold, as two
+processes hold one Redis): cooldowns cross over, one instance sends a probe, slots are the
+fleet's."""
+
+from __future__ import annotations
+
+import trio
+
+from actors.fleet_keys import FleetKeys
+from actors.keypool import Busy, Cooling, KeyPool
+from actors.state import LocalState
+from config.model import CooldownPolicy, Credential
+from protocols.failures import FailureClass, UpstreamFailure
+
+KEYS = (Credential("k#1", "s1"), Credential("k#2", "s2"))
+
+
+def pools(max_concurrent: int | None = None) -> tuple[KeyPool, KeyPool]:
+    return (
+        KeyPool(KEYS, max_concurrent=max_concurrent, policy=CooldownPolicy()),
+        KeyPool(KEYS, max_concurrent=max_concurrent, policy=CooldownPolicy()),
+    )
+
+
+async def test_a_429_on_one_instance_cools_the_key_on_the_other() -> None:
+    shared = LocalState()
+    a, b = pools()
+    fleet_a, fleet_b = FleetKeys("p", shared), FleetKeys("p", shared)
+    limited = UpstreamFailure(FailureClass.RATE_LIMIT, "slow down", status=429, retry_after=30)
+    index = a.acquire("m", 100.0)
+    assert isinstance(index, int)
+    a.release(index)
+    a.record_failure(index, "m", limited, 100.0)
+    await fleet_a.share_cooldown(a, index, "m", limited, 100.0)
+    await fleet_b.impose_cooldowns(b, 500.0)  # another clock: only the time left crosses
+    until = b.cooling_until(index, "m", 500.0)
+    assert until is not None and 529.0 < until <= 530.0
+    assert b.cooling_until(index, "other-model", 500.0) is None  # a 429 cools one model
+    other = 1 - index
+    assert b.acquire("m", 500.0) == other  # b goes to the other key
+    auth = UpstreamFailure(FailureClass.AUTH, "bad key", status=401)
+    a.record_failure(other, "m", auth, 100.0)
+    await fleet_a.share_cooldown(a, other, "m", auth, 100.0)
+    b.release(other)
+    await fleet_b.impose_cooldowns(b, 500.0)
+    assert b.cooling_until(other, "other-model", 500.0) is not None  # auth: the whole key
+    assert isinstance(b.acquire("m", 500.0), Cooling)
+
+
+async def test_one_instance_sends_the_probe_the_other_waits() -> None:
+    shared = LocalState()
+    a, b = pools()
+    fleet_a, fleet_b = FleetKeys("p", shared), FleetKeys("p", shared)
+    for pool in (a, b):
+        pool.impose(0, "m", 50.0)  # a cooldown (of key 0 only) that ended at 50
+        pool.impose(1, "m", 1e9)
+    lease_a = a.acquire("m", 100.0)
+    lease_b = b.acquire("m", 100.0)
+    assert lease_a == lease_b == 0
+    assert a.holds_probe(0, "m", 100.0) and b.holds_probe(0, "m", 100.0)
+    assert await fleet_a.claim_probe(a, 0, "m", 100.0) is True
+    assert await fleet_b.claim_probe(b, 0, "m", 100.0) is False
+    b.release(0, "m")
+    until = b.cooling_until(0, "m", 100.0)
+    assert until is not None and until >= 100.0 + CooldownPolicy().probe_hold
+    assert not a.holds_probe(0, "other", 100.0)
+
+
+async def test_a_keys_slots_are_the_fleets() -> None:
+    shared = LocalState()
+    a, b = pools(max_concurrent=1)
+    fleet_a, fleet_b = FleetKeys("p", shared), FleetKeys("p", shared)
+    assert await fleet_a.take_slot(a, 0) is True
+    assert await fleet_b.take_slot(b, 0) is False  # the fleet's one slot of key 0 is out
+    assert await fleet_b.take_slot(b, 1) is True
+    await fleet_a.give_slot(a, 0)
+    assert await fleet_b.take_slot(b, 0) is True
+    await trio.lowlevel.checkpoint()
+    assert isinstance(a.acquire("m", 0.0), int)
+    assert not isinstance(a.acquire("m", 0.0), Busy)  # local caps stay per pool
