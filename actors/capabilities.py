@@ -41,5 +41,24 @@ def skip_reason(needs: Needs, info: ModelInfo | None) -> str | None:
 def target_skip(config: Config, target: Target, needs: Needs) -> str | None:
     """`skip_reason` for `target`, by what the catalog lists for it (prices alone say
     nothing of what a model can do)."""
-    info = catalog_lookup(f"{target.provider}/{target.model}", config.model_catalog)
-    return skip_reason(needs, info)
+    return skip_reason(needs, catalog_info(config, target))
+
+
+# lookups by catalog, then target; each value holds its catalog, so that catalog's id is not
+# reused by another while the entry lives
+_known: dict[tuple[int, Target], tuple[object, ModelInfo | None]] = {}
+KNOWN_LIMIT = 4096
+
+
+def catalog_info(config: Config, target: Target) -> ModelInfo | None:
+    """The catalog's entry for `target`, looked up once per config (a lookup tries several
+    names against every pattern: not a cost to pay on each call)."""
+    catalog = config.model_catalog
+    key = (id(catalog), target)
+    known = _known.get(key)
+    if known is None:
+        if len(_known) >= KNOWN_LIMIT:
+            _known.clear()
+        info = catalog_lookup(f"{target.provider}/{target.model}", catalog)
+        known = _known[key] = (catalog, info)
+    return known[1]
