@@ -44,6 +44,7 @@ from typing import Any
 import attrs
 
 from actors.key_choice import KeyChooser
+from actors.pool_view import PoolView
 from config.model import CooldownPolicy, Credential, ProviderConfig
 from protocols.failures import FailureClass, UpstreamFailure
 
@@ -78,27 +79,6 @@ class Busy:
 @attrs.frozen
 class Cooling:
     until: float | None  # None: no key will free up by itself (all excluded)
-
-
-@attrs.frozen
-class PoolView:
-    """What a `KeyPool` showed when its actor last published: keys, leases out, cooldowns
-    (index, scope in words, until, strikes, cause, when its probe went out)."""
-
-    keys: tuple[Credential, ...] = ()
-    in_flight: tuple[int, ...] = ()
-    cooldowns: tuple[tuple[int, str, float, int, str, float | None], ...] = ()
-    probe_timeout: float = 0.0
-
-    def cooling(self, now: float) -> list[tuple[int, str, float, int, str]]:
-        """The cooldowns in force at `now`, for /stats: (key index, scope as words, seconds
-        left, strikes, cause). A half-open one whose probe is out shows with 0 s left."""
-        found = []
-        for index, words, until, strikes, cause, probe in self.cooldowns:
-            probing = probe is not None and now < probe + self.probe_timeout
-            if until > now or probing:
-                found.append((index, words, max(0.0, until - now), strikes, cause))
-        return found
 
 
 @attrs.define

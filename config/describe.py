@@ -19,8 +19,8 @@ from config.model import (
     ProviderConfig,
     Timeouts,
     VirtualModel,
-    redact_url,
 )
+from config.urls import redact_url
 
 
 def describe(loaded: Loaded) -> str:

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import time
-from fnmatch import fnmatchcase
-from urllib.parse import urlsplit, urlunsplit
 
 import attrs
 
 from config.model_catalog import catalog_lookup
 from config.model_filter import model_allowed
 from config.model_info import CatalogEntry, ModelInfo
+from config.settings import EmbeddingsSettings, Rankings, StateSettings
+from config.urls import redact_url
 
 ROTATIONS = ("balanced", "sequential")
 # `openai`: Chat Completions; `openai-responses`: that, and Responses requests passed through;
@@ -35,29 +35,6 @@ MAX_RESPONSE_BYTES = 32 * MIB  # a whole non-streamed reply, decoded: far beyond
 MAX_EVENT_BYTES = 1 * MIB  # one line or event of an upstream's event stream
 
 
-def redact_url(url: str) -> str:
-    """The URL with any password and query string hidden: either may carry a credential."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<malformed URL>"
-    netloc = parts.netloc
-    if "@" in netloc:
-        netloc = "***@" + netloc.rpartition("@")[2]
-    query = "***" if parts.query else ""
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-
-
-def url_password(url: str | None) -> str | None:
-    """The password in a URL's userinfo (`http://user:password@host`), for the secret registry."""
-    if not url:
-        return None
-    try:
-        return urlsplit(url).password or None
-    except ValueError:
-        return None
-
-
 @attrs.frozen
 class Timeouts:
     """Seconds. `total` is the end-to-end deadline of one call, across every attempt."""
@@ -67,47 +44,6 @@ class Timeouts:
     idle: float = 120.0
     total: float = 600.0
     keepalive: float = 5.0  # Responses streams: repeat response.in_progress while upstream is slow
-
-
-@attrs.frozen
-class Rankings:
-    """Scores per model name or fnmatch pattern (`config.rankings`): `order: ranked`."""
-
-    scores: tuple[tuple[str, float], ...] = ()  # (lower-cased name or pattern, score)
-
-    def score_of(self, name: str) -> float | None:
-        """The score of `name` (`provider/model`, or a model), matched as given and without
-        each leading `prefix/` in turn (`groq/moonshotai/kimi-k2` is also `moonshotai/kimi-k2`
-        and `kimi-k2`); None: unranked."""
-        parts = name.lower().split("/")
-        names = ["/".join(parts[index:]) for index in range(len(parts))]
-        for pattern, score in self.scores:
-            if any(each == pattern or fnmatchcase(each, pattern) for each in names):
-                return score
-        return None
-
-
-@attrs.frozen
-class StateSettings:
-    """`state:` and `cluster:` (`config.state`): None: each process keeps its own state."""
-
-    url: str | None = attrs.field(
-        default=None, repr=lambda url: "None" if url is None else repr(redact_url(url))
-    )
-    cluster: str = "baton"
-
-    @property
-    def shared(self) -> bool:
-        return self.url is not None
-
-
-@attrs.frozen
-class EmbeddingsSettings:
-    """The top-level `embeddings:`: how long a small request waits for others to share its
-    upstream call (seconds; 0: never), and how many inputs one call may carry."""
-
-    batch_window: float = 0.01
-    max_batch_inputs: int = 64
 
 
 @attrs.frozen
@@ -358,8 +294,8 @@ class Config:
     # `model_aliases:` requested names (or fnmatch wildcards) -> the model that serves them, in
     # the order written: the first pattern that matches wins (config.aliases)
     model_aliases: tuple[tuple[str, str], ...] = ()
-    embeddings: EmbeddingsSettings = EmbeddingsSettings()
-    state: StateSettings = StateSettings()  # `state:` and `cluster:`: shared or per process
+    embeddings: EmbeddingsSettings = attrs.field(factory=EmbeddingsSettings)
+    state: StateSettings = attrs.field(factory=StateSettings)  # `state:`, `cluster:`
     rankings: Rankings = attrs.field(factory=Rankings)  # `model_rankings:`: `order: ranked`
     # `model_catalog:` entries, in the order written, over the bundled catalog
     model_catalog: tuple[CatalogEntry, ...] = ()

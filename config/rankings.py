@@ -25,8 +25,8 @@ from typing import Any
 
 import yaml
 
-from config.model import Rankings
 from config.reader import Reader, child, kind
+from config.settings import Rankings
 
 FIELDS = ("metric", "file", "scores")
 

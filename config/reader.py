@@ -20,7 +20,7 @@ import attrs
 
 from config.env import expand
 from config.errors import Problem
-from config.model import redact_url
+from config.urls import redact_url
 
 _KINDS: tuple[tuple[type, str], ...] = (
     (bool, "a boolean"),

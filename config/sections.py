@@ -13,15 +13,9 @@ import attrs
 
 from config.env import expand
 from config.health import read_order
-from config.model import (
-    EmbeddingsSettings,
-    ProviderConfig,
-    ServerConfig,
-    Target,
-    Timeouts,
-    VirtualModel,
-)
+from config.model import ProviderConfig, ServerConfig, Target, Timeouts, VirtualModel
 from config.reader import Reader, child, kind, shown
+from config.settings import EmbeddingsSettings
 
 SERVER_FIELDS = (
     "api_keys",

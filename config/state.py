@@ -14,8 +14,8 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-from config.model import StateSettings
 from config.reader import Reader, kind
+from config.settings import StateSettings
 
 STATE_VARIABLE = "BATON_STATE_URL"
 SCHEMES = ("redis", "rediss")

@@ -17,8 +17,8 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from config.model import redact_url
 from config.reader import Reader
+from config.urls import redact_url
 
 _PROXY_SCHEMES = ("http", "https")
 

@@ -30,10 +30,12 @@ from typing import TYPE_CHECKING, Any, TextIO
 import attrs
 from loguru import logger
 
+from config.urls import url_password
+
 if TYPE_CHECKING:
     from loguru import Record
 
-from config.model import Config, url_password
+from config.model import Config
 from protocols.redact import Redactor
 
 _HUMAN = (

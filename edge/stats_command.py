@@ -17,7 +17,7 @@ from typing import Any, TextIO
 
 import httpx2
 
-from config.model import redact_url
+from config.urls import redact_url
 from edge.stats_table import render
 from protocols.redact import scrub
 
