@@ -16,7 +16,8 @@ observation (the upstream says so again in its next reply).
 With a shared `state:`, an `Admit` this book allows is also asked of the fleet's windows
 (`RateLimitBook.fleet_windows`, taken atomically in the shared state): only then is it
 counted, here and there. A request the fleet has no room for waits or is passed over like
-one this book refuses.
+one this book refuses. An upstream's headers saying a window of a key is exhausted until
+its reset become a shared cooldown of that key and model, so the whole fleet waits for it.
 
 Readers that only look (/stats) read `view`, a frozen `BookView` the tracker publishes every
 `PUBLISH_EVERY` seconds (headroom walks every tally: not a cost to pay on every request).
@@ -159,6 +160,18 @@ class RateLimitTracker:
                     sent_at=message.sent_at,
                     retry_after=message.retry_after,
                 )
+                if self.shared is not None:
+                    await self._share_exhausted(message)
+
+    async def _share_exhausted(self, message: Observe) -> None:
+        """The upstream said this key has nothing left in a window until its reset: the
+        fleet stays off the key for the model until then (as a shared cooldown, which every
+        instance's credential pool imposes), not only the instance that read the headers."""
+        resets = [w.reset for w in message.windows if w.remaining == 0 and w.reset]
+        if resets:
+            key = f"{self.provider}/{message.key}"
+            assert self.shared is not None
+            await self.shared.cool(key, message.model, wall_time.time() + max(resets))
 
     async def _fleet_decides(self, message: Admit, now: float) -> Go | WaitUntil | Skip:
         """Room here: is there room in the fleet's windows? If so it is taken (counted for

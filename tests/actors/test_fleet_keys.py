@@ -4,13 +4,19 @@ fleet's."""
 
 from __future__ import annotations
 
+import time
+
 import trio
 
 from actors.fleet_keys import FleetKeys
 from actors.keypool import Busy, Cooling, KeyPool
+from actors.messages import Observe
+from actors.ratelimit import RateLimitTracker
+from actors.ratelimit_book import RateLimitBook
 from actors.state import LocalState
 from config.model import CooldownPolicy, Credential
 from protocols.failures import FailureClass, UpstreamFailure
+from protocols.ratelimit_headers import WindowState
 
 KEYS = (Credential("k#1", "s1"), Credential("k#2", "s2"))
 
@@ -78,3 +84,18 @@ async def test_a_keys_slots_are_the_fleets() -> None:
     await trio.lowlevel.checkpoint()
     assert isinstance(a.acquire("m", 0.0), int)
     assert not isinstance(a.acquire("m", 0.0), Busy)  # local caps stay per pool
+
+
+async def test_an_exhausted_upstream_window_keeps_the_fleet_off_the_key() -> None:
+    shared = LocalState()
+    tracker = RateLimitTracker.for_keys(RateLimitBook(), ["k#1"])
+    tracker.shared, tracker.provider = shared, "p"
+    window = WindowState("requests", "requests", "minute", 100, 0, 20.0)
+    still = WindowState("tokens", "tokens", "minute", 1000, 500, 30.0)
+    message = Observe("k#1", "m", (window, still), None, None)
+    await tracker.handle(message, now=0.0)
+    cooled = await shared.cooling("p/", time.time())
+    assert list(cooled) == [("p/k#1", "m")]
+    assert 18.0 < cooled["p/k#1", "m"] - time.time() <= 20.0  # the requests window's reset
+    await tracker.handle(Observe("k#1", "m2", (still,), None, None), now=0.0)
+    assert ("p/k#1", "m2") not in await shared.cooling("p/", time.time())
