@@ -22,10 +22,16 @@ publishes a `HealthView`, which is what others read: `ActorSystem.health`, the w
 order (`actors.routing.effective_chain`), /stats, and the probe loops' "heard from lately".
 A crash of any of its tasks restarts the checker whole (`actors.supervision`); the book lives
 on the object and survives.
+
+In a fleet (`state:`), after a batch of observations the checker tells the shared state which
+providers it finds down and learns which the others do (at most every `FLEET_EVERY` seconds; a
+verdict stands `FLEET_DOWN_FOR` seconds unless renewed); its view walks those last too
+(`HealthView.fleet_down`), unless this instance has its own evidence they are up.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping
 from contextlib import aclosing
@@ -38,6 +44,7 @@ from loguru import logger
 
 from actors.health_book import Health, HealthBook, HealthView
 from actors.messages import HealthMessage, KeyLease, Observed
+from actors.state import SharedState
 from actors.supervision import ActorUnavailable, tell
 from actors.upstream_client import (
     PROBE_CONNECTIONS,
@@ -64,6 +71,9 @@ from protocols.ratelimit_headers import WindowState
 
 MAX_PROBE_BYTES = 4 * 1024 * 1024  # of a probe's reply: a model list, or a 1-token completion
 INBOX_SIZE = 4096
+FLEET_HEALTH = "~health/"  # shared-state keys of providers found down (no provider/alias clash)
+FLEET_EVERY = 1.0  # seconds between exchanges of verdicts with the fleet
+FLEET_DOWN_FOR = 30.0  # seconds a "down" verdict stands unless renewed
 
 
 class ProbePool(Protocol):
@@ -127,6 +137,8 @@ class HealthChecker:
     _post: trio.MemorySendChannel[HealthMessage] = attrs.field(init=False, repr=False)
     _inbox: trio.MemoryReceiveChannel[HealthMessage] = attrs.field(init=False, repr=False)
     _clients: dict[str, httpx2.AsyncClient] = attrs.field(factory=dict, init=False)
+    shared: SharedState | None = None  # the fleet's (`state:`): who found which provider down
+    _fleet_at: float = attrs.field(default=-math.inf, init=False)
 
     @book.default
     def _book(self) -> HealthBook:
@@ -177,7 +189,23 @@ class HealthChecker:
                     message = self._inbox.receive_nowait()
                 except trio.WouldBlock:
                     message = None
-            self.view = HealthView(self.book.copy())
+            fleet_down = await self._fleet_down() if self.shared is not None else frozenset()
+            self.view = HealthView(self.book.copy(), fleet_down)
+
+    async def _fleet_down(self) -> frozenset[str]:
+        """Tell the fleet which providers this instance finds down, and learn which the
+        others do (at most every `FLEET_EVERY` seconds; a verdict lasts `FLEET_DOWN_FOR`)."""
+        assert self.shared is not None
+        now = trio.current_time()
+        if now < self._fleet_at + FLEET_EVERY:
+            return self.view.fleet_down
+        self._fleet_at = now
+        wall = time.time()
+        for provider in self.config.providers:
+            if self.book.state(provider, now) is Health.DOWN:
+                await self.shared.cool(FLEET_HEALTH + provider, "down", wall + FLEET_DOWN_FOR)
+        found = await self.shared.cooling(FLEET_HEALTH, wall)
+        return frozenset(key.removeprefix(FLEET_HEALTH) for key, _ in found)
 
     async def _probe_loop(self, plan: ProbePlan) -> None:
         next_at = trio.current_time() + plan.interval

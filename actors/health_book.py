@@ -216,9 +216,16 @@ class HealthView:
     copy, for readers that only look (the walk's chain order, /stats, /metrics)."""
 
     _book: HealthBook = attrs.field(factory=HealthBook, alias="book")
+    # providers another instance of the fleet found down (`actors.health`, with `state:`)
+    fleet_down: frozenset[str] = frozenset()
 
     def state(self, provider: str, now: float) -> Health:
-        return self._book.state(provider, now)
+        """The book's verdict; a provider the fleet found down is down here too unless this
+        instance has its own recent evidence that it is up."""
+        own = self._book.state(provider, now)
+        if provider in self.fleet_down and own is not Health.UP:
+            return Health.DOWN
+        return own
 
     def latency(self, provider: str) -> float | None:
         return self._book.latency(provider)
@@ -230,4 +237,7 @@ class HealthView:
         return self._book.summary(now)
 
     def order(self, targets: Iterable[Target], mode: str, now: float) -> tuple[Target, ...]:
-        return self._book.order(targets, mode, now)
+        ranked = self._book.order(targets, mode, now)
+        if not self.fleet_down:
+            return ranked
+        return tuple(sorted(ranked, key=lambda t: self.state(t.provider, now) is Health.DOWN))

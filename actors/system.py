@@ -119,6 +119,8 @@ class ActorSystem:
         for name, provider in providers.items():
             await start(f"provider {name}", provider.run)
         checker = HealthChecker(config, pools)
+        if fleet is not None:
+            checker.shared = fleet.state  # providers found down, told and learnt fleet-wide
         supervisor = Supervisor(router, pools, providers, checker)
         await start("supervisor", supervisor.run)
         await start("health checker", checker.run)
