@@ -2,27 +2,23 @@
 system's lifetime, and a heartbeat so every instance knows how many share the limits (which
 the shared state divides by, should Redis go away: `actors.state.redis_state`).
 
-`INSTANCE` names this process to the fleet and in `/stats` (host, pid and a random part, so a
-restarted process is a new instance; the old one's heartbeat expires). `Fleet.run` is a
+`INSTANCE` (`actors.instance`) names this process to the fleet. `Fleet.run` is a
 supervised actor like the others: it opens the state, heartbeats every `HEARTBEAT_EVERY`
 seconds, and closes the state when the system stops.
 """
 
 from __future__ import annotations
 
-import os
-import socket
-import uuid
 from typing import Any
 
 import attrs
 import trio
 
-from actors.state import RedisState
+from actors.instance import INSTANCE
+from actors.state.redis_state import RedisState
 
 HEARTBEAT_EVERY = 2.0
 HEARTBEAT_TTL = 6.0  # an instance unheard of for this long is gone
-INSTANCE = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
 @attrs.define

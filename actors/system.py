@@ -19,7 +19,6 @@ import trio
 
 from actors.credentials import CredentialPool
 from actors.embedding_batcher import EmbeddingBatcher
-from actors.fleet import Fleet
 from actors.fleet_keys import FleetKeys
 from actors.health import HealthChecker
 from actors.health_book import HealthView
@@ -28,7 +27,6 @@ from actors.provider import ProviderActor
 from actors.ratelimit import RateLimitTracker
 from actors.ratelimit_book import RateLimitBook
 from actors.routing import Router
-from actors.state import RedisState
 from actors.state_keeper import STATE_FILE, StateKeeper
 from actors.store import ResponseStore, ResponseStoreLike
 from actors.supervision import Runnable, supervise
@@ -88,6 +86,9 @@ class ActorSystem:
         router = Router(config)
         fleet = None
         if config.state.url is not None:
+            from actors.fleet import Fleet  # coredis: imported only when a fleet needs it
+            from actors.state.redis_state import RedisState
+
             shared = RedisState.from_url(config.state.url, cluster=config.state.cluster)
             fleet = Fleet(shared, config.state.cluster)
             await start("fleet", fleet.run)

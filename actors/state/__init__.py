@@ -3,7 +3,8 @@
 """
 
 from actors.state.local import LocalState
-from actors.state.redis_state import RedisState
 from actors.state.shared import NEVER, SharedState, Window
 
-__all__ = ["NEVER", "LocalState", "RedisState", "SharedState", "Window"]
+__all__ = ["NEVER", "LocalState", "SharedState", "Window"]
+# `RedisState` is imported from `actors.state.redis_state` where a `state:` names a Redis:
+# coredis costs every process 13 MB that only a fleet needs.

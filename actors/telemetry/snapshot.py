@@ -10,18 +10,21 @@ from __future__ import annotations
 
 import time as wall_time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import trio
 
 from actors.credentials import CredentialPool
-from actors.fleet import INSTANCE, Fleet
 from actors.health import HealthChecker
 from actors.health_book import Health, HealthView
+from actors.instance import INSTANCE
 from actors.ratelimit import RateLimitTracker
 from actors.routing import Router, effective_chain
 from actors.telemetry.actor import Telemetry
+
+if TYPE_CHECKING:  # coredis, which the fleet needs, is imported only for one
+    from actors.fleet import Fleet
 
 HEALTH_VALUE = {Health.UP: 1.0, Health.DEGRADED: 0.5, Health.DOWN: 0.0, Health.UNKNOWN: -1.0}
 

@@ -11,7 +11,8 @@ import attrs
 import pytest
 import trio
 
-from actors.state import LocalState, RedisState, SharedState, Window
+from actors.state import LocalState, SharedState, Window
+from actors.state.redis_state import RedisState
 from tests.redis_server import redis_server
 
 

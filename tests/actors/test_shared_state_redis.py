@@ -8,7 +8,8 @@ import pytest
 import trio
 from loguru import logger
 
-from actors.state import RedisState, Window
+from actors.state import Window
+from actors.state.redis_state import RedisState
 from tests.redis_server import redis_server
 
 MINUTE = (Window(60, max_requests=60),)
