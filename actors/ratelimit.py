@@ -140,7 +140,11 @@ class RateLimitTracker:
                     decision = self.book.decide(
                         message.key, message.model, message.tokens, now, deadline=message.deadline
                     )
-                    if isinstance(decision, Go) and self.shared is not None:
+                    if (
+                        isinstance(decision, Go)
+                        and self.shared is not None
+                        and not _abandoned(message.reply)  # nobody to send it: count nowhere
+                    ):
                         decision = await self._fleet_decides(message, now)
                     if not isinstance(decision, Go):
                         answer(message.reply, decision)

@@ -134,7 +134,11 @@ class MessagesBody:
                 self._usage = self._usage or event.usage
                 return b""
             self._usage = event.usage or self._usage
-            return self._stream.finish(self._usage)
+            try:
+                return self._stream.finish(self._usage)
+            except (ValueError, TypeError, KeyError, AttributeError) as exc:
+                message = f"upstream sent a stream baton cannot read: {exc}"
+                return self._fail("api_error", message, "malformed")
         if isinstance(event, StreamBroke):
             self._usage = event.usage or self._usage
             who = self.provenance.provider if self.provenance is not None else None

@@ -200,7 +200,10 @@ async def prepare(
         store, the client's next turn may go to another instance. The store serves in order,
         so a read after the put returns once the put is written."""
         if saving and system.config.state.shared:
-            await store.get(response_id)
+            try:
+                await store.get(response_id)
+            except Exception as exc:  # the reply is made: a store's trouble must not spoil it
+                logger.debug("could not confirm response {} was stored: {}", response_id, exc)
         else:
             await trio.lowlevel.checkpoint()
 

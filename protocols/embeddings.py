@@ -7,8 +7,9 @@ A request is forwarded nearly untouched, like a Chat request: unknown fields pas
 arrays, never empty); `encoding_format` (`float` or `base64`); `dimensions` (a positive
 integer).
 
-Batching (`combine`, `split`): requests for the same model with the same `encoding_format`,
-`dimensions` and `user` are sent as one request whose `input` is every caller's inputs in
+Batching (`combine`, `split`): requests for the same model whose other fields are all the same
+(`encoding_format`, `dimensions`, `user`, and any an upstream reads that baton does not know)
+are sent as one request whose `input` is every caller's inputs in
 turn. The reply's `data` items carry an `index` into that combined input; each caller gets
 back its own items, re-indexed from 0, in the order of its inputs. The upstream reports one
 `usage` for the batch; it is shared out in proportion to each caller's input size (characters,
@@ -28,7 +29,7 @@ from protocols.errors import BadRequest
 from protocols.failures import FailureClass, UpstreamFailure, classify_error_object, reply_object
 
 ENCODING_FORMATS = ("float", "base64")
-BATCH_KEYS = ("encoding_format", "dimensions", "user")  # what callers of one batch share
+_NOT_KEYED = frozenset({"input", "model"})  # what may differ between callers of one batch
 
 
 @attrs.frozen
@@ -65,9 +66,12 @@ class EmbeddingsRequest:
         return cls(payload=payload, model=model, inputs=inputs, size=size)
 
     @property
-    def batch_key(self) -> tuple[str, ...]:
-        """Requests with equal keys may share one upstream call."""
-        return (self.model, *(repr(self.payload.get(name)) for name in BATCH_KEYS))
+    def batch_key(self) -> tuple[str, bytes]:
+        """Requests with equal keys may share one upstream call: the same model, and the very
+        same fields besides `input` (`encoding_format`, `dimensions` and `user`, but also any
+        an upstream reads that baton does not know, `input_type: query` or `truncation`)."""
+        rest = {name: value for name, value in self.payload.items() if name not in _NOT_KEYED}
+        return (self.model, jsoncodec.dumps_sorted(rest))
 
     @property
     def weight(self) -> int:

@@ -28,5 +28,13 @@ def dumps(value: Any) -> bytes:
         return _encoder.encode(value).encode()
 
 
+def dumps_sorted(value: Any) -> bytes:
+    """`dumps` with object keys sorted: equal values give equal bytes (a key to group by)."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SORT_KEYS)
+    except TypeError:
+        return json.dumps(value, sort_keys=True, default=str).encode()
+
+
 def loads(data: bytes | bytearray | memoryview | str) -> Any:
     return orjson.loads(data)

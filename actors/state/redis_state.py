@@ -47,6 +47,7 @@ from actors.state.local import LocalState
 from actors.state.shared import SEPARATOR, Window, check_name
 
 PASSWORD_ENV = "BATON_REDIS_PASSWORD"  # read when the URL carries no password
+MAX_OWED = 10_000  # slot releases kept for Redis's return; past it the lease TTL frees them
 T = TypeVar("T")
 
 
@@ -87,6 +88,8 @@ class RedisState:
     _retry_at: float = 0.0
     _down_since: float = 0.0
     _scripts: dict[str, Script[str]] = attrs.field(factory=dict, repr=False)
+    # (Redis key, lease id) of slots released (or perhaps taken) while Redis did not answer
+    _unreleased: list[tuple[str, str]] = attrs.field(factory=list, repr=False)
     _stack: AsyncExitStack = attrs.field(factory=AsyncExitStack, repr=False)
 
     @classmethod
@@ -162,7 +165,21 @@ class RedisState:
                 self.location,
                 time.monotonic() - self._down_since,
             )
+        if self._unreleased:
+            await self._release_owed()
         return result
+
+    async def _release_owed(self) -> None:
+        """Give Redis back the slots a release could not reach it for (or a lease whose
+        answer was lost may have taken): until then they would hold a key's slot for the
+        whole lease TTL. Best effort: what still fails stays owed."""
+        owed, self._unreleased = self._unreleased, []
+        for redis_key, lease_id in owed:
+            try:
+                with trio.fail_after(self.timeout):
+                    await self.client.zrem(redis_key, [lease_id])
+            except Exception:
+                self._unreleased.append((redis_key, lease_id))
 
     def _failed(self, exc: Exception) -> None:
         self.last_error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
@@ -241,7 +258,10 @@ class RedisState:
             granted = await self._script("LEASE", [self.key("lease", key)], args)
         except Unavailable:
             share = cap if cap <= 0 else max(1, cap // self.last_instances)
-            return self.local.lease_now(key, share, lease_id, ttl, now)
+            held = self.local.lease_now(key, share, lease_id, ttl, now)
+            if not held:  # the script may still have run: a slot nobody holds, owed back
+                self._owe(self.key("lease", key), lease_id)
+            return held
         if granted:
             self.local.lease_now(key, cap, lease_id, ttl, now, force=True)
         return bool(granted)
@@ -251,7 +271,11 @@ class RedisState:
         try:
             await self._guarded(lambda: self.client.zrem(self.key("lease", key), [lease_id]))
         except Unavailable:
-            pass  # the Redis lease, if any, frees itself at its ttl
+            self._owe(self.key("lease", key), lease_id)  # freed when Redis answers again
+
+    def _owe(self, redis_key: str, lease_id: str) -> None:
+        if len(self._unreleased) < MAX_OWED:  # past it, the leases' own TTL frees them
+            self._unreleased.append((redis_key, lease_id))
 
     async def cool(self, key: str, scope: str, until: float) -> None:
         self.local.cool_now(key, scope, until)  # checks the names

@@ -160,11 +160,8 @@ def _reasoning_effort(payload: dict[str, Any], max_tokens: int) -> str | None:
                     f"'thinking.budget_tokens' must be an integer >= {MIN_THINKING_BUDGET}",
                     param="thinking.budget_tokens",
                 )
-            if budget >= max_tokens:
-                raise BadRequest(
-                    "'max_tokens' must be greater than 'thinking.budget_tokens'",
-                    param="thinking.budget_tokens",
-                )
+            # no `budget < max_tokens` check: with interleaved thinking (a beta Claude Code
+            # sends) Anthropic allows a budget past max_tokens; the upstream judges it
             effort = "low" if budget < 4096 else "medium" if budget < 16384 else "high"
         elif kind not in ("disabled", "adaptive"):
             raise BadRequest(

@@ -24,7 +24,8 @@ Turn by turn:
 - A **system** turn (text only) stays a Chat `system` message where it stands. The Messages API
   proper has no such role, but Claude Code sends one (with `cache_control`) after the user's
   message to describe its environment, and Chat takes system messages anywhere. It neither
-  answers nor asks for a tool call.
+  answers nor asks for a tool call; one that comes between calls and their results follows the
+  results (Chat wants the tool messages right after the calls).
 """
 
 from __future__ import annotations
@@ -64,13 +65,20 @@ def chat_messages(messages: Any) -> list[Message]:
     builder = TurnBuilder()
     for index, message in enumerate(messages):
         builder.add(message, f"messages[{index}]", last=index == len(messages) - 1)
-    return builder.messages
+    return builder.finished()
 
 
 @attrs.define
 class TurnBuilder:
     messages: list[Message] = attrs.field(factory=list)
     _pending: list[str] = attrs.field(factory=list)  # tool_use ids the next turn must answer
+    # system turns that came while tool calls awaited their results: Chat wants the tool
+    # messages right after the assistant's calls, so these follow the results instead
+    _held: list[Message] = attrs.field(factory=list)
+
+    def finished(self) -> list[Message]:
+        """The Chat messages, system turns still held (after a final prefill) last."""
+        return self.messages + self._held
 
     def add(self, message: Any, where: str, *, last: bool) -> None:
         if not isinstance(message, dict):
@@ -115,6 +123,8 @@ class TurnBuilder:
         self._pending = [call_id for call_id in self._pending if call_id not in answered]
         self._answered(where)
         self.messages += tools
+        self.messages += self._held
+        self._held = []
         if moved or parts:
             self.messages.append({"role": "user", "content": collapse(moved + parts)})
 
@@ -131,7 +141,8 @@ class TurnBuilder:
             text = "\n".join(texts)
         else:
             raise BadRequest(f"'{at}' must be a string or an array of text blocks", param=at)
-        self.messages.append({"role": "system", "content": text})
+        message: Message = {"role": "system", "content": text}
+        (self._held if self._pending else self.messages).append(message)
 
     def _assistant(self, blocks: list[dict[str, Any]], where: str) -> None:
         texts: list[str] = []

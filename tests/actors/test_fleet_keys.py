@@ -10,11 +10,11 @@ import trio
 
 from actors.fleet_keys import FleetKeys
 from actors.keypool import Busy, Cooling, KeyPool
-from actors.messages import Observe
+from actors.messages import Admit, Observe
 from actors.ratelimit import RateLimitTracker
 from actors.ratelimit_book import RateLimitBook
 from actors.state import LocalState
-from config.model import CooldownPolicy, Credential
+from config.model import CooldownPolicy, Credential, Limits, RateLimits
 from protocols.failures import FailureClass, UpstreamFailure
 from protocols.ratelimit_headers import WindowState
 
@@ -99,3 +99,15 @@ async def test_an_exhausted_upstream_window_keeps_the_fleet_off_the_key() -> Non
     assert 18.0 < cooled["p/k#1", "m"] - time.time() <= 20.0  # the requests window's reset
     await tracker.handle(Observe("k#1", "m2", (still,), None, None), now=0.0)
     assert ("p/k#1", "m2") not in await shared.cooling("p/", time.time())
+
+
+async def test_an_admit_nobody_waits_for_takes_nothing_from_the_fleet() -> None:
+    shared = LocalState()
+    book = RateLimitBook(RateLimits(limits=Limits(rpm=1)))
+    tracker = RateLimitTracker.for_keys(book, ["k#1"])
+    tracker.shared, tracker.provider = shared, "p"
+    send, receive = trio.open_memory_channel[object](1)
+    receive.close()  # the requester gave up before the tracker got to it
+    await tracker.handle(Admit("k#1", "m", 10, float("inf"), send), now=0.0)
+    scope, windows = book.fleet_windows("k#1", "m") or ("", ())
+    assert await shared.take("p/" + scope, windows, 10, time.time()) is None  # still room

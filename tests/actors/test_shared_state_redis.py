@@ -151,3 +151,28 @@ async def test_a_silent_redis_costs_one_timeout_then_local_answers() -> None:
                 assert await state.take("s", MINUTE, 0, 1060.0) is None  # 1000 has left
                 assert await state.take("s", MINUTE, 0, 1060.5) == 0.5  # 1001 leaves at 1061
                 server.resume()
+
+
+async def test_a_release_redis_missed_is_sent_when_it_answers_again() -> None:
+    """A slot released while Redis is silent is not left to its TTL: it is freed in Redis as
+    soon as a later call gets through (else a key with one slot would be closed fleet-wide
+    for the lease's whole TTL after a hiccup)."""
+    with trio.fail_after(30):
+        async with redis_server() as server:
+            async with RedisState.from_url(
+                server.url, cluster="owed", timeout=0.3, retry_interval=0.2
+            ) as state:
+                assert await state.lease("p/k", 1, "L1", 900.0, 1000.0) is True
+                server.pause()
+                try:
+                    await state.release("p/k", "L1")  # times out: owed
+                finally:
+                    server.resume()
+                assert state.up is False
+                await trio.sleep(0.3)  # past the retry interval
+                await state.heartbeat("me", 10.0)  # gets through: the owed release goes
+                assert state.up is True
+                client = coredis.Redis.from_url(server.url, decode_responses=True)
+                async with client:
+                    assert await client.zrange("baton:owed:lease:p/k", 0, -1) == ()
+                assert await state.lease("p/k", 1, "L2", 900.0, 1001.0) is True

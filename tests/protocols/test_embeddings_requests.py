@@ -57,6 +57,15 @@ def test_only_requests_that_agree_share_a_batch() -> None:
     assert request(input="a", dimensions=256).batch_key != base
     assert request(input="a", encoding_format="base64").batch_key != base
     assert EmbeddingsRequest.from_payload({"model": "other", "input": "a"}).batch_key != base
+    # a field baton does not know still tells requests apart: a query is no document
+    assert (
+        request(input="a", input_type="query").batch_key
+        != request(input="b", input_type="document").batch_key
+    )
+    assert (
+        request(input="a", user="u", dimensions=8).batch_key
+        == request(input=["b"], dimensions=8, user="u").batch_key
+    )
 
 
 def test_body_for_sets_the_candidates_model_and_keeps_the_rest() -> None:
