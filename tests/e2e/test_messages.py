@@ -10,7 +10,7 @@ import anthropic
 import pytest
 import trio
 
-from edge.simulator import Complete, Error, SimRequest, ToolCall, always
+from edge.simulator import Complete, Error, Garbage, SimRequest, ToolCall, always
 from tests.e2e.harness import in_thread, launch
 
 CHAIN = {"vm": ["alpha/m", "beta/m"]}
@@ -280,4 +280,36 @@ async def test_errors_are_anthropic_envelopes_with_anthropic_statuses() -> None:
 
             error = await in_thread(sdk)
             assert error.status_code == 529
+            nursery.cancel_scope.cancel()
+
+
+async def test_a_tool_call_that_never_gets_a_name_ends_the_stream_with_an_error_event() -> None:
+    chunks = [
+        {"choices": [{"index": 0, "delta": {"role": "assistant", "content": "Let me"}}]},
+        {
+            "choices": [
+                {
+                    "index": 0,
+                    "delta": {
+                        "tool_calls": [{"index": 0, "id": "c1", "function": {"arguments": "{}"}}]
+                    },
+                }
+            ]
+        },
+        {"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]},
+    ]
+    body = b"".join(b"data: " + json.dumps(c).encode() + b"\n\n" for c in chunks)
+    nameless = Garbage(body + b"data: [DONE]\n\n", content_type="text/event-stream")
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            gateway = await start(nursery, always(nameless), always(nameless))
+            async with gateway.http() as http:
+                hi = [{"role": "user", "content": "x"}]
+                reply = await http.post(
+                    "/v1/messages",
+                    json={"model": "vm", "max_tokens": 9, "stream": True, "messages": hi},
+                )
+            assert reply.status_code == 200
+            assert "event: error" in reply.text and "message_stop" not in reply.text
+            assert "Let me" in reply.text  # what came before it was kept
             nursery.cancel_scope.cancel()
