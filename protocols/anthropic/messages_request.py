@@ -88,6 +88,9 @@ def messages_request_from_payload(payload: dict[str, Any]) -> MessagesRequest:
     user = _user(payload.get("metadata"))
     if user is not None:
         chat["user"] = user
+    response_format = _response_format(payload.get("output_config"))
+    if response_format is not None:
+        chat["response_format"] = response_format
     if stream:
         chat["stream"] = True
         chat["stream_options"] = {"include_usage": True}
@@ -177,6 +180,24 @@ def _reasoning_effort(payload: dict[str, Any], max_tokens: int) -> str | None:
             )
         effort = _EFFORTS[config["effort"]]
     return effort
+
+
+def _response_format(config: Any) -> dict[str, Any] | None:
+    """`output_config.format` (Anthropic's structured outputs: a JSON Schema the answer must
+    follow) as Chat's `response_format`, so the schema holds on a Chat upstream too."""
+    if not isinstance(config, dict) or config.get("format") is None:
+        return None
+    fmt = config["format"]
+    if not isinstance(fmt, dict) or fmt.get("type") != "json_schema":
+        raise BadRequest(
+            "'output_config.format.type' must be 'json_schema'", param="output_config.format"
+        )
+    schema = fmt.get("schema")
+    if not isinstance(schema, dict):
+        raise BadRequest(
+            "'output_config.format.schema' must be an object", param="output_config.format"
+        )
+    return {"type": "json_schema", "json_schema": {"name": "output", "schema": schema}}
 
 
 def _user(metadata: Any) -> str | None:

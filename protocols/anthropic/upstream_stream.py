@@ -11,11 +11,13 @@ Messages event -> Chat chunk(s):
   `id`, `name`, `arguments: ""`;
 - `content_block_delta`: `text_delta` -> `content`; `thinking_delta` -> `reasoning_content`;
   `input_json_delta` -> a piece of that tool call's `arguments`;
+- `content_block_stop` of a tool call that got no argument piece -> `arguments: "{}"` (a tool
+  without parameters: "" is no JSON to a Chat client, and the whole reply says `{}` too);
 - `message_delta` -> the finish chunk, then the usage chunk (`choices: []`), as OpenAI sends
   them with `include_usage`;
 - `message_stop` -> none: the stream is done (Chat's `[DONE]`);
 - `error` -> `UpstreamFault`, classified by the error's type;
-- `ping`, `content_block_stop`, a text or thinking block's start, `signature_delta`,
+- `ping`, a text or thinking block's `content_block_stop` and start, `signature_delta`,
   `citations_delta`, and types not known yet -> none.
 
 The usage chunk always goes through the gate's `UsageTap`, which reads it and drops it when the
@@ -46,6 +48,7 @@ class MessagesChatGate(ChatStreamGate):
     _model: str = ""
     _counts: dict[str, Any] | None = None  # the Anthropic usage so far
     _tools: dict[int, int] = attrs.field(factory=dict)  # content block index -> tool call index
+    _argued: set[int] = attrs.field(factory=set)  # tool calls that got an argument piece
 
     def _take(self, data: str) -> bytes:
         passed = bytearray()
@@ -66,6 +69,15 @@ class MessagesChatGate(ChatStreamGate):
             return self._block_start(event.get("index"), event.get("content_block"))
         if kind == "content_block_delta":
             return self._block_delta(event.get("index"), event.get("delta"))
+        if kind == "content_block_stop":
+            # a tool whose input was `{}` may get no argument piece at all: Chat clients
+            # parse `arguments`, and "" is no JSON; say `{}`, as the whole reply would
+            ordinal = self._tools.get(_index(event.get("index")))
+            if ordinal is not None and ordinal not in self._argued:
+                self._argued.add(ordinal)
+                piece = {"index": ordinal, "function": {"arguments": "{}"}}
+                return [self._chunk({"tool_calls": [piece]})]
+            return []
         if kind == "message_delta":
             self._counts = merge_usage(self._counts, event.get("usage"))
             delta = event.get("delta")
@@ -104,6 +116,7 @@ class MessagesChatGate(ChatStreamGate):
             return [self._chunk({"reasoning_content": delta["thinking"]})]
         ordinal = self._tools.get(_index(index))
         if kind == "input_json_delta" and delta.get("partial_json") and ordinal is not None:
+            self._argued.add(ordinal)
             piece = {"index": ordinal, "function": {"arguments": delta["partial_json"]}}
             return [self._chunk({"tool_calls": [piece]})]
         return []

@@ -35,6 +35,7 @@ from protocols.anthropic.upstream_stream import MessagesChatGate
 from protocols.errors import BadRequest
 from protocols.failures import FailureClass, UpstreamFault, classify_response, shown
 from protocols.ratelimit_headers import WindowState, retry_after_seconds, window_states
+from protocols.sse import SSEDecoder
 from protocols.stream_gate import StreamGate
 from protocols.stream_usage import UsageTap
 from protocols.usage import Usage
@@ -337,3 +338,49 @@ def test_anthropic_rate_limit_windows() -> None:
     states = window_states(vector["headers"], now=NOW)
     assert states == tuple(WindowState(*state) for state in vector["states"])
     assert retry_after_seconds(vector["headers"], now=NOW) == vector["retry_after"]
+
+
+def test_a_tool_without_arguments_streams_an_empty_object() -> None:
+    """Anthropic streams `input: {}` with no (or an empty) input_json_delta: a Chat client
+    must still get arguments it can parse, as the non-streamed translation gives."""
+    events = [
+        {
+            "type": "message_start",
+            "message": {
+                "id": "msg_1",
+                "type": "message",
+                "role": "assistant",
+                "model": "c",
+                "content": [],
+                "stop_reason": None,
+                "stop_sequence": None,
+                "usage": {"input_tokens": 1, "output_tokens": 0},
+            },
+        },
+        {
+            "type": "content_block_start",
+            "index": 0,
+            "content_block": {"type": "tool_use", "id": "t1", "name": "now", "input": {}},
+        },
+        {
+            "type": "content_block_delta",
+            "index": 0,
+            "delta": {"type": "input_json_delta", "partial_json": ""},
+        },
+        {"type": "content_block_stop", "index": 0},
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "tool_use", "stop_sequence": None},
+            "usage": {"output_tokens": 3},
+        },
+        {"type": "message_stop"},
+    ]
+    raw = b"".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n".encode() for e in events)
+    gate = MessagesChatGate(decoder=SSEDecoder())
+    out = gate.feed(raw) + gate.end()
+    arguments = ""
+    for event in SSEDecoder().feed(out):
+        for choice in json.loads(event.data).get("choices", []):
+            for call in choice["delta"].get("tool_calls") or []:
+                arguments += call["function"].get("arguments", "")
+    assert json.loads(arguments) == {}
