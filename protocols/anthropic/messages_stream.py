@@ -18,17 +18,18 @@ whole, which clients take as cumulative totals.
 
 Blocks follow the deltas: reasoning (`reasoning_content`, or `reasoning`) opens a `thinking`
 block; text (`content`, then `refusal`) a `text` block; each tool call a `tool_use` block with
-its id, name and `input: {}`, its argument fragments passed on as `input_json_delta`s exactly
-as they come (buffering them to check the JSON would delay every call; the reply path's
-`tool_input` is the one that repairs bad arguments). A delta of another kind closes the open
-block first. A thinking block is closed by a `signature_delta` with an empty signature, as
+its id, name and `input: {}`, its arguments gathered and sent whole as one `input_json_delta`
+when the call ends, once `tool_input` has checked them (what is no JSON object becomes `{}`, as
+in the non-streamed reply): local models stream arguments that are no JSON, and the SDKs fail
+the whole stream on an `input_json_delta` they cannot parse. A delta of another kind closes the
+open block first. A thinking block is closed by a `signature_delta` with an empty signature, as
 Anthropic closes every thinking block; the SDKs keep the signature as given and baton never
 checks one (see `messages_reply`). A call is the block of its Chat `index`; a fragment with a
 different upstream `id` starts a new call (some servers number every parallel call 0). A call
 whose name has not come yet is held back until it does, since `content_block_start` must carry
-it. A fragment for a call already closed means interleaved calls, which are not reordered:
-that, and any chunk that is not a Chat chunk, raises `UpstreamReplyError`; the events made
-before the raise come first from the next call (normally `fail`).
+it. A fragment for a call already closed means interleaved calls, which are not reordered: that,
+and any chunk that is not a Chat chunk, raises `UpstreamReplyError`; the events made before the
+raise come first from the next call (normally `fail`).
 
 The stop reason and usage are those of `messages_reply`, so a stream and the non-streamed reply
 of the same completion accumulate to the same Message.
@@ -46,6 +47,7 @@ from protocols.anthropic.messages_reply import (
     message_object,
     new_tool_use_id,
     stop_reason,
+    tool_input,
     usage_object,
 )
 from protocols.responses.errors import UpstreamReplyError
@@ -195,11 +197,6 @@ class MessagesStream:
             self._tool_use = True
             call_id = block.upstream_id or new_tool_use_id()
             self._start_block({"type": "tool_use", "id": call_id, "name": name, "input": {}})
-        if block.index is not None:
-            for fragment in block.held:
-                delta = {"type": "input_json_delta", "partial_json": fragment}
-                self._emit("content_block_delta", index=block.index, delta=delta)
-            block.held.clear()
 
     def _start_block(self, content_block: dict[str, Any]) -> None:
         assert self._open is not None
@@ -214,6 +211,13 @@ class MessagesStream:
         if block.kind == "tool_use":
             if block.index is None:
                 raise UpstreamReplyError("upstream tool call has no function name")
+            # the arguments, whole and checked: what is no JSON object is `{}`, as in the
+            # non-streamed reply (the SDKs fail a stream whose input_json_delta is no JSON)
+            arguments = tool_input("".join(block.held))
+            block.held.clear()
+            if arguments:
+                delta = {"type": "input_json_delta", "partial_json": _json_text(arguments)}
+                self._emit("content_block_delta", index=block.index, delta=delta)
             if block.chat_index is not None:
                 self._closed_indexes.add(block.chat_index)
             if block.upstream_id is not None:
@@ -285,3 +289,7 @@ def _is_call(call: Any) -> bool:
     if function is None:
         return True
     return isinstance(function, dict) and isinstance(function.get("arguments", ""), str | None)
+
+
+def _json_text(value: Any) -> str:
+    return jsoncodec.dumps(value).decode()

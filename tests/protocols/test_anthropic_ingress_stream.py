@@ -434,3 +434,36 @@ def test_the_sdk_client_raises_on_the_error_event() -> None:
         "type": "error",
         "error": {"type": "overloaded_error", "message": "upstream overloaded"},
     }
+
+
+def test_arguments_that_are_no_json_reach_the_sdk_as_an_empty_input() -> None:
+    """A local model streams `<tool>...</tool>` as arguments: sent as they came, the SDK's
+    accumulator would fail the whole stream; checked whole at the call's end, they are `{}`,
+    as the non-streamed reply makes them."""
+    call = {"index": 0, "id": "c1", "type": "function"}
+    chunks = [
+        {
+            "choices": [
+                {
+                    "index": 0,
+                    "delta": {
+                        "tool_calls": [{**call, "function": {"name": "f", "arguments": "<tool>x"}}]
+                    },
+                }
+            ]
+        },
+        {
+            "choices": [
+                {
+                    "index": 0,
+                    "delta": {"tool_calls": [{"index": 0, "function": {"arguments": "</tool>"}}]},
+                }
+            ]
+        },
+        {"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]},
+    ]
+    events = events_of(b"".join(run({"chunks": chunks})))
+    message = accumulate(events)
+    assert message["content"][0]["type"] == "tool_use"
+    assert message["content"][0]["input"] == {}
+    assert not any(e.get("delta", {}).get("type") == "input_json_delta" for e in events)
