@@ -85,6 +85,7 @@ class Native:
     protocol: str  # "responses" | "messages"
     payload: dict[str, Any] = attrs.field(repr=False)
     headers: tuple[tuple[str, str], ...] = ()
+    required: bool = False  # it has no Chat form: only a provider that speaks it can serve it
 
     def for_kind(self, kind: str) -> Native | None:
         """This request, if a provider of `kind` takes it untranslated."""

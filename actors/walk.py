@@ -112,7 +112,9 @@ class Walk:
                 )
             )
         for target in chain:
-            reason = target_skip(self.router.config, target, self._needs)
+            reason = self._native_only(target) or target_skip(
+                self.router.config, target, self._needs
+            )
             if reason is not None:
                 self.hops.append(Hop(target.provider, target.model, f"skip:{reason}"))
                 self.skipped.append((target, reason))
@@ -251,6 +253,14 @@ class Walk:
     def _failed(self, error: BatonError) -> Failed:
         outcome = self._outcome = Failed(error, self._provenance(None))
         return outcome
+
+    def _native_only(self, target: Target) -> str | None:
+        """`untranslatable` for a provider that cannot take a request with no Chat form."""
+        native = self.native
+        if native is None or not native.required:
+            return None
+        kind = self.providers[target.provider].config.kind
+        return None if native.for_kind(kind) is not None else "untranslatable"
 
     def _none_capable(self, model: str) -> BatonError:
         why = "; ".join(f"{target.label}: {reason}" for target, reason in self.skipped)

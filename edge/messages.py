@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import partial
+from typing import Any
 
 import trio
 
@@ -30,31 +31,42 @@ from edge.request_log import CallTrail
 from edge.walk_events import first_event, submit, walked
 from protocols import jsoncodec
 from protocols.anthropic.messages_reply import message_from_completion, new_message_id
-from protocols.anthropic.messages_request import MessagesRequest, parse_messages_request
+from protocols.anthropic.messages_request import (
+    MessagesRequest,
+    native_only_request,
+    parse_messages_request,
+)
 from protocols.anthropic.messages_stream import MessagesStream
 from protocols.anthropic.upstream_reply import usage_of_message
-from protocols.chat import ChatRequest
-from protocols.errors import UpstreamFailed
+from protocols.chat import ChatRequest, parse_json_object
+from protocols.errors import NoCapableCandidate, Untranslatable, UpstreamFailed
 from protocols.usage import Usage
 
 PASSED_HEADERS = ("anthropic-version", "anthropic-beta")  # what a native upstream reads
 
 
-def native_of(parsed: MessagesRequest, headers: Mapping[str, str]) -> Native:
-    """The request as a `kind: anthropic` upstream gets it, with the client's API headers."""
+def native_of(
+    parsed: MessagesRequest, headers: Mapping[str, str], *, required: bool = False
+) -> Native:
+    """The request as a `kind: anthropic` upstream gets it, with the client's API headers;
+    `required`: it has no Chat form, so only such an upstream can serve it."""
     passed = tuple(
         (name, value) for name in PASSED_HEADERS if (value := headers.get(name)) is not None
     )
-    return Native("messages", parsed.payload, passed)
+    return Native("messages", parsed.payload, passed, required)
 
 
 def create_message_route(system: ActorSystem):  # type: ignore[no-untyped-def]
     config = system.config
 
     async def create_message(request: Incoming, trail: CallTrail | None = None) -> Answer:
-        parsed = parse_messages_request(request.body)
+        untranslatable: Untranslatable | None = None
+        try:
+            parsed = parse_messages_request(request.body)
+        except Untranslatable as error:  # a native upstream may still take it as it is
+            parsed, untranslatable = native_only_request(parse_json_object(request.body)), error
         chat = ChatRequest.from_payload(parsed.chat, size=len(request.body))
-        native = native_of(parsed, request.headers)
+        native = native_of(parsed, request.headers, required=untranslatable is not None)
         meter = CallMeter(
             system.telemetry,
             request_id_of(request),
@@ -73,10 +85,12 @@ def create_message_route(system: ActorSystem):  # type: ignore[no-untyped-def]
                 raise
             assert not isinstance(outcome, Streaming), outcome
             walked(outcome.provenance, trail)
+            outcome = _explained(outcome, untranslatable)
             return _complete(outcome, parsed, message_id, meter)
         call, receive = submit(system, chat, native, meter)
         first = await first_event(call, receive, meter, config.timeouts.keepalive)
         if isinstance(first, Failed):  # nothing sent yet: a plain HTTP error says it best
+            first = _explained(first, untranslatable)
             receive.close()
             walked(first.provenance, trail)
             reply = messages_error_response(first.error, first.provenance.headers())
@@ -97,6 +111,17 @@ def create_message_route(system: ActorSystem):  # type: ignore[no-untyped-def]
         return StreamReply(200, headers, MeteredStream(body, meter, None))
 
     return create_message
+
+
+def _explained(outcome: Any, untranslatable: Untranslatable | None) -> Any:
+    """A request no candidate could take because it has no Chat form fails with why."""
+    if (
+        untranslatable is not None
+        and isinstance(outcome, Failed)
+        and isinstance(outcome.error, NoCapableCandidate)
+    ):
+        return Failed(untranslatable, outcome.provenance)
+    return outcome
 
 
 def _complete(

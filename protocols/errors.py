@@ -52,6 +52,13 @@ class BadRequest(CallerError):
     code = "invalid_request"
 
 
+class Untranslatable(BadRequest):
+    """Valid in the client's protocol but with no Chat form (an Anthropic server tool's blocks
+    in the history, a file source): only an upstream that speaks that protocol can take it."""
+
+    code = "untranslatable"
+
+
 class Unauthorized(CallerError):
     status = 401
     type = "authentication_error"

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from protocols.errors import BadRequest
+from protocols.errors import BadRequest, Untranslatable
 
 Part = dict[str, Any]
 
@@ -142,8 +142,8 @@ def _string(value: dict[str, Any], field: str, at: str) -> str:
 
 def _unsupported_source(kind: Any, at: str, supported: tuple[str, ...]) -> BadRequest:
     if kind in ("file", "url"):
-        return BadRequest(
-            f"'{kind}' sources are not supported by this gateway here; send the data inline",
+        return Untranslatable(
+            f"'{kind}' sources have no Chat form here; send the data inline",
             param=f"{at}.source.type",
         )
     return BadRequest(

@@ -99,6 +99,25 @@ def messages_request_from_payload(payload: dict[str, Any]) -> MessagesRequest:
     )
 
 
+def native_only_request(payload: dict[str, Any]) -> MessagesRequest:
+    """A request with no Chat form (`Untranslatable`), for upstreams that speak Messages
+    alone: its `chat` is only what routing reads (model, stream, `max_tokens`), never sent."""
+    model = _model(payload.get("model"))
+    max_tokens = payload.get("max_tokens")
+    if not _is_int(max_tokens) or max_tokens < 1:
+        raise BadRequest("'max_tokens' must be a positive integer", param="max_tokens")
+    stream = payload.get("stream")
+    if not isinstance(stream, bool | None):
+        raise BadRequest("'stream' must be a boolean", param="stream")
+    chat: dict[str, Any] = {
+        "model": model,
+        "messages": [{"role": "user", "content": ""}],
+        "max_tokens": max_tokens,
+        "stream": bool(stream),
+    }
+    return MessagesRequest(payload=payload, model=model, stream=bool(stream), chat=chat)
+
+
 def _model(model: Any) -> str:
     """The checks `ChatRequest.from_payload` makes: the name is echoed in headers and logs."""
     if model is None:

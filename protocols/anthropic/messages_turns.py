@@ -43,7 +43,7 @@ from protocols.anthropic.messages_content import (
     text_part,
     user_parts,
 )
-from protocols.errors import BadRequest
+from protocols.errors import BadRequest, Untranslatable
 
 Message = dict[str, Any]
 
@@ -187,8 +187,9 @@ def _blocks(content: Any, at: str, role: str, *, may_be_empty: bool) -> list[dic
             raise BadRequest(f"'{where}' must be an object", param=where)
         kind = block.get("type")
         if kind not in allowed:
-            raise BadRequest(
-                f"'{where}.type' {kind!r} is not a {role} content block this gateway accepts "
+            error = Untranslatable if isinstance(kind, str) and kind else BadRequest
+            raise error(
+                f"'{where}.type' {kind!r} is not a {role} content block a Chat upstream takes "
                 f"({', '.join(allowed)})",
                 param=f"{where}.type",
             )

@@ -253,3 +253,50 @@ async def test_a_misbehaving_anthropic_upstream_fails_over(case: str, client: st
                 assert reply.headers["x-baton-provider"] == "beta", case
                 assert "fine" in reply.text and "claude-key" not in reply.text
             nursery.cancel_scope.cancel()
+
+
+async def test_a_request_with_no_chat_form_goes_to_a_native_upstream_only() -> None:
+    """History with an Anthropic server tool's blocks cannot become Chat: a Chat candidate is
+    passed over (`=skip:untranslatable`), a native one gets it as it is; with no native one
+    the client learns why."""
+    history = [
+        {"role": "user", "content": "search it"},
+        {
+            "role": "assistant",
+            "content": [
+                {
+                    "type": "server_tool_use",
+                    "id": "srvtoolu_1",
+                    "name": "web_search",
+                    "input": {"query": "baton"},
+                },
+                {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_1", "content": []},
+                {"type": "text", "text": "Nothing found."},
+            ],
+        },
+        {"role": "user", "content": "try again"},
+    ]
+    body = {"model": "vm", "max_tokens": 50, "messages": history}
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            gateway = await launch(
+                nursery,
+                {"alpha": always(Complete("chat")), "claude": native_reply("native answer")},
+                virtual_models={"vm": ["alpha/m", "claude/claude-up"], "chat-only": ["alpha/m"]},
+                providers=CLAUDE,
+            )
+            async with gateway.http() as http:
+                served = await http.post("/v1/messages", json=body)
+                refused = await http.post("/v1/messages", json={**body, "model": "chat-only"})
+            assert served.status_code == 200, served.text
+            assert served.json()["content"][0]["text"] == "native answer"
+            route = served.headers["x-baton-route"]
+            assert route == "alpha/m=skip:untranslatable,claude/claude-up=200"
+            assert gateway.upstreams["alpha"].calls == []
+            sent = gateway.upstreams["claude"].calls[0].json
+            assert sent["messages"][1]["content"][0]["type"] == "server_tool_use"
+            assert refused.status_code == 400
+            error = refused.json()["error"]
+            assert error["type"] == "invalid_request_error"
+            assert "server_tool_use" in error["message"]
+            nursery.cancel_scope.cancel()
