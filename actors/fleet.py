@@ -19,6 +19,7 @@ from actors.state.redis_state import RedisState
 
 HEARTBEAT_EVERY = 2.0
 HEARTBEAT_TTL = 6.0  # an instance unheard of for this long is gone
+STOP_RELEASE = 2.0  # seconds a stopping instance spends giving its key slots back
 
 
 @attrs.define
@@ -32,9 +33,13 @@ class Fleet:
         async with self.state:
             self.instances = await self.state.heartbeat(self.instance, HEARTBEAT_TTL)
             task_status.started()
-            while True:
-                await trio.sleep(HEARTBEAT_EVERY)
-                self.instances = await self.state.heartbeat(self.instance, HEARTBEAT_TTL)
+            try:
+                while True:
+                    await trio.sleep(HEARTBEAT_EVERY)
+                    self.instances = await self.state.heartbeat(self.instance, HEARTBEAT_TTL)
+            finally:  # stopping: the key slots still out here go back before the client closes
+                with trio.move_on_after(STOP_RELEASE, shield=True):
+                    await self.state.release_held()
 
     def summary(self) -> dict[str, Any]:
         """What /stats shows of the shared state (never the URL's password)."""

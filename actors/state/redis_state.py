@@ -273,6 +273,15 @@ class RedisState:
         except Unavailable:
             self._owe(self.key("lease", key), lease_id)  # freed when Redis answers again
 
+    async def release_held(self) -> None:
+        """Give back every slot this instance holds (it is stopping: a rolling deploy must
+        not leave a key's slots taken for their TTL by an instance that is gone)."""
+        for key, held in list(self.local.leases.items()):
+            for lease_id in list(held):
+                self._owe(self.key("lease", key), lease_id)
+        self.local.leases.clear()
+        await self._release_owed()
+
     def _owe(self, redis_key: str, lease_id: str) -> None:
         if len(self._unreleased) < MAX_OWED:  # past it, the leases' own TTL frees them
             self._unreleased.append((redis_key, lease_id))

@@ -176,3 +176,16 @@ async def test_a_release_redis_missed_is_sent_when_it_answers_again() -> None:
                 async with client:
                     assert await client.zrange("baton:owed:lease:p/k", 0, -1) == ()
                 assert await state.lease("p/k", 1, "L2", 900.0, 1001.0) is True
+
+
+async def test_a_stopping_instance_gives_its_slots_back() -> None:
+    with trio.fail_after(30):
+        async with redis_server() as server:
+            async with RedisState.from_url(server.url, cluster="stop") as state:
+                assert await state.lease("p/k", 2, "L1", 900.0, 1000.0)
+                assert await state.lease("p/j", 1, "L2", 900.0, 1000.0)
+                await state.release_held()
+            client = coredis.Redis.from_url(server.url, decode_responses=True)
+            async with client:
+                assert await client.zrange("baton:stop:lease:p/k", 0, -1) == ()
+                assert await client.zrange("baton:stop:lease:p/j", 0, -1) == ()
