@@ -32,7 +32,11 @@ import attrs
 from actors.messages import Attempt
 from actors.upstream_stream import Gate
 from protocols import jsoncodec, sse
-from protocols.anthropic.native import MessagesNativeGate, check_native_message
+from protocols.anthropic.native import (
+    MessagesNativeGate,
+    check_native_message,
+    without_unsigned_thinking,
+)
 from protocols.anthropic.upstream_reply import check_message, completion_body_from_message_body
 from protocols.anthropic.upstream_request import messages_from_chat
 from protocols.anthropic.upstream_stream import MessagesChatGate
@@ -117,7 +121,8 @@ class Dialect:
         if kind == "anthropic":
             if native is not None:
                 headers.update(native.headers)
-                body = jsoncodec.dumps({**temperature.applied(native.payload), "model": model})
+                payload = without_unsigned_thinking(temperature.applied(native.payload))
+                body = jsoncodec.dumps({**payload, "model": model})
                 gate = MessagesNativeGate(decoder=decoder)
                 return cls("messages", True, body, headers, check_native_message, _as_sent, gate)
             body = jsoncodec.dumps(messages_from_chat(temperature.applied(request.payload), model))

@@ -79,3 +79,36 @@ def _has_content(event: dict[str, Any]) -> bool:
 def check_native_message(body: bytes) -> UpstreamFailure | None:
     """None if a 200 body is a Message; otherwise what is wrong with it (as `check_message`)."""
     return check_message(body)
+
+
+def without_unsigned_thinking(payload: dict[str, Any]) -> dict[str, Any]:
+    """A Messages request as a native upstream may take it: the thinking blocks baton itself
+    made (served by a Chat upstream, their `signature` empty) are left out of the history.
+    Anthropic refuses a thinking block whose signature it did not make, and a chain that mixes
+    Chat and Anthropic candidates hands the client such blocks; its own keep their signatures.
+    The payload is returned as it is when there is nothing to leave out."""
+    messages = payload.get("messages")
+    if not isinstance(messages, list) or not any(_unsigned(m) for m in messages):
+        return payload
+    cleaned = []
+    for message in messages:
+        if _unsigned(message):
+            blocks = [b for b in message["content"] if not _unsigned_block(b)]
+            message = {**message, "content": blocks or [{"type": "text", "text": "(no answer)"}]}
+        cleaned.append(message)
+    return {**payload, "messages": cleaned}
+
+
+def _unsigned(message: Any) -> bool:
+    return (
+        isinstance(message, dict)
+        and message.get("role") == "assistant"
+        and isinstance(message.get("content"), list)
+        and any(_unsigned_block(block) for block in message["content"])
+    )
+
+
+def _unsigned_block(block: Any) -> bool:
+    return (
+        isinstance(block, dict) and block.get("type") == "thinking" and not block.get("signature")
+    )

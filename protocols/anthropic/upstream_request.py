@@ -36,7 +36,8 @@ The parameters:
   (thinking counts against it). Thinking rules out some of the rest, and then the rest wins,
   because the client asked for it explicitly: a forced tool choice, or an assistant's tool
   call awaiting its results (Anthropic would want that turn's thinking block, which Chat could
-  not keep), turn thinking off; with thinking on, `temperature` and `top_k` are dropped and a
+  not keep), or a final assistant turn (a prefill, which Anthropic refuses with thinking on),
+  turn thinking off; with thinking on, `temperature` and `top_k` are dropped and a
   `top_p` under 0.95 is dropped (Anthropic refuses them).
 - `response_format` `json_schema` becomes `output_config.format` (Anthropic's structured
   outputs: the schema, its `name` and `strict` dropped). `json_object` has no counterpart and
@@ -255,7 +256,12 @@ def _max_tokens(payload: dict[str, Any]) -> int | None:
 def _think(request: dict[str, Any], effort: Any) -> None:
     budget = THINKING_BUDGETS.get(effort) if isinstance(effort, str) else None
     choice = request.get("tool_choice", {}).get("type")
-    if budget is None or choice in ("any", "tool") or _awaiting_tool_results(request):
+    if (
+        budget is None
+        or choice in ("any", "tool")
+        or _awaiting_tool_results(request)
+        or request["messages"][-1]["role"] == "assistant"  # a prefill: refused with thinking on
+    ):
         return
     request["thinking"] = {"type": "enabled", "budget_tokens": budget}
     if request["max_tokens"] <= budget:

@@ -300,3 +300,30 @@ async def test_a_request_with_no_chat_form_goes_to_a_native_upstream_only() -> N
             assert error["type"] == "invalid_request_error"
             assert "server_tool_use" in error["message"]
             nursery.cancel_scope.cancel()
+
+
+async def test_thinking_a_chat_upstream_gave_is_not_sent_to_anthropic() -> None:
+    """Turn 1 was served by a Chat candidate (its thinking block unsigned), turn 2 by a native
+    one: Anthropic would refuse the unsigned block, so it is left out of what it gets."""
+    unsigned = {"type": "thinking", "thinking": "from chat", "signature": ""}
+    history = [
+        {"role": "user", "content": "a"},
+        {"role": "assistant", "content": [unsigned, {"type": "text", "text": "b"}]},
+        {"role": "user", "content": "c"},
+    ]
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            gateway = await launch(
+                nursery,
+                {"claude": native_reply("fine")},
+                virtual_models={"vm": ["claude/claude-up"]},
+                providers=CLAUDE,
+            )
+            async with gateway.http() as http:
+                reply = await http.post(
+                    "/v1/messages", json={"model": "vm", "max_tokens": 20, "messages": history}
+                )
+            assert reply.status_code == 200, reply.text
+            sent = gateway.upstreams["claude"].calls[0].json["messages"]
+            assert sent[1]["content"] == [{"type": "text", "text": "b"}]
+            nursery.cancel_scope.cancel()

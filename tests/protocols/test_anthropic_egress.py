@@ -22,7 +22,11 @@ import pytest
 from anthropic.types import message_create_params
 
 from protocols import sse
-from protocols.anthropic.native import MessagesNativeGate, check_native_message
+from protocols.anthropic.native import (
+    MessagesNativeGate,
+    check_native_message,
+    without_unsigned_thinking,
+)
 from protocols.anthropic.upstream_reply import (
     check_message,
     completion_body_from_message_body,
@@ -384,3 +388,42 @@ def test_a_tool_without_arguments_streams_an_empty_object() -> None:
             for call in choice["delta"].get("tool_calls") or []:
                 arguments += call["function"].get("arguments", "")
     assert json.loads(arguments) == {}
+
+
+def test_thinking_baton_made_is_left_out_for_a_native_upstream() -> None:
+    theirs = {"type": "thinking", "thinking": "real", "signature": "EqQBsig"}
+    ours = {"type": "thinking", "thinking": "from a Chat upstream", "signature": ""}
+    payload = {
+        "model": "m",
+        "max_tokens": 10,
+        "messages": [
+            {"role": "user", "content": "a"},
+            {"role": "assistant", "content": [ours, {"type": "text", "text": "b"}]},
+            {"role": "user", "content": "c"},
+            {"role": "assistant", "content": [theirs, {"type": "text", "text": "d"}]},
+            {"role": "user", "content": "e"},
+            {"role": "assistant", "content": [ours]},
+            {"role": "user", "content": "f"},
+        ],
+    }
+    cleaned = without_unsigned_thinking(payload)
+    assert cleaned["messages"][1]["content"] == [{"type": "text", "text": "b"}]
+    assert cleaned["messages"][3]["content"][0] == theirs  # Anthropic's own: kept, signed
+    assert cleaned["messages"][5]["content"] == [{"type": "text", "text": "(no answer)"}]
+    assert payload["messages"][1]["content"][0] == ours  # the client's request untouched
+    signed_only = {**payload, "messages": payload["messages"][2:5]}
+    assert without_unsigned_thinking(signed_only) is signed_only
+
+
+def test_a_prefill_turns_thinking_off() -> None:
+    chat = {
+        "model": "m",
+        "reasoning_effort": "high",
+        "messages": [
+            {"role": "user", "content": "write json"},
+            {"role": "assistant", "content": "{"},
+        ],
+    }
+    assert "thinking" not in messages_from_chat(chat, "claude-x")
+    chat["messages"] = chat["messages"][:1]
+    assert messages_from_chat(chat, "claude-x")["thinking"]["type"] == "enabled"
