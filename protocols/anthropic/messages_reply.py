@@ -27,6 +27,7 @@ import string
 from typing import Any
 
 from protocols import jsoncodec
+from protocols.chat_choice import completion_choice
 from protocols.responses.errors import UpstreamReplyError
 from protocols.usage import Usage, usage_of_completion
 
@@ -38,7 +39,6 @@ _STOP_REASONS = {
     "function_call": "tool_use",
     "content_filter": "refusal",
 }
-_TEXT_FIELDS = ("content", "refusal", "reasoning_content", "reasoning")
 
 
 def new_message_id() -> str:
@@ -55,23 +55,7 @@ def message_from_completion(
 ) -> dict[str, Any]:
     """Raises `UpstreamReplyError` when the completion is not one (no choices, an in-band
     error, text that is not a string)."""
-    choices = completion.get("choices")
-    if completion.get("error") is not None and not choices:
-        error = completion["error"]
-        raise UpstreamReplyError(
-            "upstream replied with an error", error=error if isinstance(error, dict) else None
-        )
-    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-        raise UpstreamReplyError("upstream reply has no choices")
-    choice = choices[0]
-    message = choice.get("message")
-    if not isinstance(message, dict):
-        raise UpstreamReplyError("upstream reply's choice has no message")
-    for field in _TEXT_FIELDS:
-        if not isinstance(message.get(field), str | None):
-            raise UpstreamReplyError(f"upstream reply's message {field} is not a string")
-    if choice.get("finish_reason") == "error":
-        raise UpstreamReplyError("upstream ended the choice with finish_reason 'error'")
+    choice, message = completion_choice(completion)
 
     content: list[dict[str, Any]] = []
     thinking = message.get("reasoning_content") or message.get("reasoning")

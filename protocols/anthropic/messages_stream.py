@@ -50,11 +50,11 @@ from protocols.anthropic.messages_reply import (
     tool_input,
     usage_object,
 )
+from protocols.chat_choice import chunk_choice
 from protocols.responses.errors import UpstreamReplyError
 from protocols.usage import Usage, usage_of_chunk
 
 PING = b'event: ping\ndata: {"type":"ping"}\n\n'
-_TEXT_FIELDS = ("content", "refusal", "reasoning_content", "reasoning")
 
 
 @attrs.define
@@ -97,7 +97,7 @@ class MessagesStream:
             chunk = jsoncodec.loads(data)
         except (ValueError, RecursionError):
             raise UpstreamReplyError("a stream chunk is not JSON") from None
-        choice = _choice(chunk)
+        choice = chunk_choice(chunk)
         usage = usage_of_chunk(chunk)
         if usage is not None and usage.known:
             self._usage = usage
@@ -249,46 +249,6 @@ class MessagesStream:
 
 def _event(type: str, data: dict[str, Any]) -> bytes:
     return b"event: " + type.encode() + b"\ndata: " + jsoncodec.dumps(data) + b"\n\n"
-
-
-def _choice(chunk: Any) -> dict[str, Any] | None:
-    """The first choice of a Chat chunk (None if it has none), once its shape is checked."""
-    if not isinstance(chunk, dict):
-        raise UpstreamReplyError("a stream chunk must be a JSON object")
-    if chunk.get("error"):
-        error = chunk["error"]
-        raise UpstreamReplyError(
-            "upstream reported an error mid-stream",
-            error=error if isinstance(error, dict) else None,
-        )
-    choices = chunk.get("choices")
-    if choices is None:
-        choices = []
-    if not isinstance(choices, list) or not all(isinstance(c, dict) for c in choices):
-        raise UpstreamReplyError("'choices' of a stream chunk must be an array of objects")
-    if not choices:
-        return None
-    choice: dict[str, Any] = choices[0]
-    if choice.get("finish_reason") == "error":
-        raise UpstreamReplyError("upstream ended the choice with finish_reason 'error'")
-    delta = choice.get("delta") or {}
-    if not isinstance(delta, dict):
-        raise UpstreamReplyError("'delta' of a stream chunk must be an object")
-    if not all(isinstance(delta.get(field), str | None) for field in _TEXT_FIELDS):
-        raise UpstreamReplyError("text in a stream chunk's delta must be a string")
-    calls = delta.get("tool_calls") or []
-    if not isinstance(calls, list) or not all(_is_call(call) for call in calls):
-        raise UpstreamReplyError("'tool_calls' must hold objects whose arguments are strings")
-    return choice
-
-
-def _is_call(call: Any) -> bool:
-    if not isinstance(call, dict):
-        return False
-    function = call.get("function")
-    if function is None:
-        return True
-    return isinstance(function, dict) and isinstance(function.get("arguments", ""), str | None)
 
 
 def _json_text(value: Any) -> str:

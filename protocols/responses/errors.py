@@ -12,20 +12,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from protocols.chat_choice import UpstreamReplyError
 from protocols.errors import BadRequest
+
+__all__ = ["RequestError", "UpstreamReplyError"]  # the latter lives with the Chat reading
 
 
 class RequestError(BadRequest):
     def __init__(self, param: str, message: str) -> None:
         super().__init__(message, param=param)
-
-
-class UpstreamReplyError(ValueError):
-    """`error` is the upstream's own error object when it reported one in-band, else None."""
-
-    def __init__(self, message: str, *, error: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.error = error

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from protocols import jsoncodec
+from protocols.chat_choice import completion_choice
 from protocols.responses.envelope import request_echo, response_object
 from protocols.responses.errors import UpstreamReplyError
 from protocols.responses.ids import IdFactory
@@ -34,23 +35,7 @@ def chat_to_response(
     created_at: int,
     completed_at: int | None = None,
 ) -> dict[str, Any]:
-    choices = chat_completion.get("choices")
-    if chat_completion.get("error") is not None and not choices:
-        error = chat_completion["error"]
-        raise UpstreamReplyError(
-            "upstream replied with an error", error=error if isinstance(error, dict) else None
-        )
-    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-        raise UpstreamReplyError("upstream reply has no choices")
-    choice = choices[0]
-    message = choice.get("message")
-    if not isinstance(message, dict):
-        raise UpstreamReplyError("upstream reply's choice has no message")
-    for field in ("content", "refusal", "reasoning_content", "reasoning"):
-        if not isinstance(message.get(field), str | None):
-            raise UpstreamReplyError(f"upstream reply's message {field} is not a string")
-    if choice.get("finish_reason") == "error":
-        raise UpstreamReplyError("upstream ended the choice with finish_reason 'error'")
+    choice, message = completion_choice(chat_completion)
 
     response_id = ids.response()
     output: list[dict[str, Any]] = []

@@ -28,6 +28,7 @@ from typing import Any
 
 import attrs
 
+from protocols.chat_choice import chunk_choice
 from protocols.responses.envelope import request_echo, response_object
 from protocols.responses.errors import UpstreamReplyError
 from protocols.responses.ids import IdFactory
@@ -35,8 +36,6 @@ from protocols.responses.output import outcome, reasoning_text, summary_part, us
 from protocols.responses.partial import PartialCall, PartialItem, PartialMessage, PartialReasoning
 
 Event = dict[str, Any]
-
-_TEXT_FIELDS = ("content", "refusal", "reasoning_content", "reasoning")
 
 
 @attrs.define
@@ -87,7 +86,7 @@ class ResponseStream:
         made before the raise are not lost but come first from the next call (`fail`)."""
         if self._final is not None:
             raise RuntimeError("the response stream has already ended")
-        choice = _choice(chunk)
+        choice = chunk_choice(chunk)
         self._start()
         if isinstance(chunk.get("usage"), dict):
             self._usage = chunk["usage"]
@@ -283,39 +282,3 @@ class ResponseStream:
         return response_object(
             self.response_id, self.created_at, self._echo, status=status, output=output, **fields
         )
-
-
-def _choice(chunk: Any) -> dict[str, Any] | None:
-    """The first choice of a Chat chunk (None if it has none), once its shape is checked."""
-    if not isinstance(chunk, dict):
-        raise UpstreamReplyError("a stream chunk must be a JSON object")
-    if chunk.get("error"):
-        error = chunk["error"]
-        raise UpstreamReplyError(
-            "upstream reported an error mid-stream",
-            error=error if isinstance(error, dict) else None,
-        )
-    choices = chunk.get("choices") or []
-    if not isinstance(choices, list) or not all(isinstance(c, dict) for c in choices):
-        raise UpstreamReplyError("'choices' of a stream chunk must be an array of objects")
-    if not choices:
-        return None
-    choice: dict[str, Any] = choices[0]
-    if choice.get("finish_reason") == "error":
-        raise UpstreamReplyError("upstream ended the choice with finish_reason 'error'")
-    delta = choice.get("delta") or {}
-    if not isinstance(delta, dict):
-        raise UpstreamReplyError("'delta' of a stream chunk must be an object")
-    if not all(isinstance(delta.get(field), str | None) for field in _TEXT_FIELDS):
-        raise UpstreamReplyError("text in a stream chunk's delta must be a string")
-    calls = delta.get("tool_calls") or []
-    if not isinstance(calls, list) or not all(_is_call(call) for call in calls):
-        raise UpstreamReplyError("'tool_calls' must hold objects whose arguments are strings")
-    return choice
-
-
-def _is_call(call: Any) -> bool:
-    function = call.get("function") if isinstance(call, dict) else None
-    if function is None:
-        return isinstance(call, dict)
-    return isinstance(function, dict) and isinstance(function.get("arguments", ""), str | None)
