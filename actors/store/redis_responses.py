@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, cast
+from typing import Any
 
 import attrs
 import coredis
@@ -41,18 +41,17 @@ from coredis.exceptions import RedisError
 from loguru import logger
 
 from actors.store import redis_layout as layout
-from actors.store.responses import (
-    INBOX_SIZE,
-    SHUTDOWN_GRACE,
+from actors.store.requests import (
     Delete,
     FindItem,
     Get,
     ListInputItems,
     Put,
-    Reply,
     StoreMessage,
+    StoreRequests,
 )
-from actors.store.tables import ItemPage, JsonObject, Order, StoredResponse, StoreError
+from actors.store.responses import SHUTDOWN_GRACE
+from actors.store.tables import ItemPage, StoreError
 from actors.supervision import drop
 
 DAY = 24 * 3600.0
@@ -75,7 +74,7 @@ def _fallback(message: StoreMessage) -> object:
 
 
 @attrs.define
-class RedisResponseStore:
+class RedisResponseStore(StoreRequests):
     client: coredis.Redis[str] = attrs.field(repr=False)
     cluster: str = "default"
     ttl: float = 30 * DAY
@@ -83,15 +82,13 @@ class RedisResponseStore:
     timeout: float = 2.0  # seconds, for each Redis call
     retry_every: float = 1.0  # seconds between attempts while Redis is down
     wall_clock: Callable[[], float] = time.time
-    _send: trio.MemorySendChannel[StoreMessage] = attrs.field(init=False, repr=False)
-    _inbox: trio.MemoryReceiveChannel[StoreMessage] = attrs.field(init=False, repr=False)
     _scripts: dict[str, Any] = attrs.field(init=False, repr=False)
     _down: bool = attrs.field(init=False, default=False)
     _next_try: float = attrs.field(init=False, default=0.0)
     _lost: int = attrs.field(init=False, default=0)  # puts dropped in this outage
 
     def __attrs_post_init__(self) -> None:
-        self._send, self._inbox = trio.open_memory_channel[StoreMessage](INBOX_SIZE)
+        super().__attrs_post_init__()
         self._scripts = {
             name: self.client.register_script(getattr(layout, name))
             for name in ("PUT", "GET", "DELETE", "FIND_ITEM", "INPUT_ITEMS")
@@ -120,54 +117,9 @@ class RedisResponseStore:
     def prefix(self) -> str:
         return f"baton:{self.cluster}:"
 
-    # -- the requester's side: messages only, as in ResponseStore ----------------------------
-
-    async def put(self, response: JsonObject, input_items: list[JsonObject]) -> None:
-        """Store a response and its input items, and wait until Redis has them; StoreError if
-        it cannot. The caller must not change them afterwards."""
-        await self._ask(lambda reply: Put(response, list(input_items), reply))
-
-    def put_nowait(self, response: JsonObject, input_items: list[JsonObject]) -> None:
-        """Store a response without waiting; dropped, with a warning, if the store is far
-        behind or stopped (and, once the store tries, if Redis is down or it is too large)."""
-        try:
-            self._send.send_nowait(Put(response, list(input_items), None))
-        except trio.WouldBlock:
-            logger.warning("response store is full: response {} not stored", response.get("id"))
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            logger.warning("response store stopped: response {} not stored", response.get("id"))
-
-    async def get(self, response_id: str) -> StoredResponse | None:
-        answer = await self._ask(lambda reply: Get(response_id, reply))
-        return cast(StoredResponse | None, answer)
-
-    async def delete(self, response_id: str) -> bool:
-        return cast(bool, await self._ask(lambda reply: Delete(response_id, reply)))
-
-    async def find_item(self, item_id: str) -> JsonObject | None:
-        return cast(JsonObject | None, await self._ask(lambda reply: FindItem(item_id, reply)))
-
-    async def input_items(
-        self, response_id: str, *, limit: int, order: Order = "desc", after: str | None = None
-    ) -> ItemPage:
-        answer = await self._ask(
-            lambda reply: ListInputItems(response_id, limit, order, after, reply)
-        )
-        return cast(ItemPage, answer)
-
-    async def _ask(self, message: Callable[[Reply], StoreMessage]) -> object:
-        reply_send, reply_receive = trio.open_memory_channel[object](1)
-        request = message(reply_send)
-        with reply_receive:
-            try:
-                await self._send.send(request)
-                answer = await reply_receive.receive()
-            except (trio.BrokenResourceError, trio.ClosedResourceError, trio.EndOfChannel):
-                logger.warning("response store is not running: {!r} answered as empty", request)
-                answer = _fallback(request)
-        if isinstance(answer, StoreError):
-            raise answer
-        return answer
+    def _unanswered(self, request: StoreMessage, exc: Exception) -> object:
+        logger.warning("response store is not running: {!r} answered as empty", request)
+        return _fallback(request)
 
     # -- the actor ----------------------------------------------------------------------------
 

@@ -22,85 +22,57 @@ import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import attrs
 import trio
 from loguru import logger
 
+from actors.store.requests import (
+    INBOX_SIZE,
+    Delete,
+    FindItem,
+    Get,
+    ListInputItems,
+    Put,
+    StoreMessage,
+    StoreRequests,
+)
 from actors.store.tables import (
-    ItemPage,
-    JsonObject,
-    Order,
     ResponseTables,
-    StoredResponse,
     StoreError,
 )
+
+__all__ = [  # besides the store: the vocabulary it takes, as it was imported from here
+    "INBOX_SIZE",
+    "Delete",
+    "FindItem",
+    "Get",
+    "ListInputItems",
+    "Put",
+    "ResponseStore",
+    "StoreMessage",
+]
 from actors.supervision import drop
 
 DAY = 24 * 3600.0
 MIB = 1024 * 1024
-INBOX_SIZE = 256
 SHUTDOWN_GRACE = 5.0  # seconds to finish the queue when cancelled
 # What one request may get wrong without stopping the store: the disk, or unstorable data.
 _REQUEST_FAULTS = (sqlite3.Error, StoreError, TypeError, ValueError)
 
-Reply = trio.MemorySendChannel[object]
-
-
-@attrs.frozen
-class Put:
-    response: JsonObject = attrs.field(repr=False)
-    input_items: list[JsonObject] = attrs.field(repr=False)
-    reply: Reply | None = attrs.field(repr=False)  # None: nobody waits for it
-
-
-@attrs.frozen
-class Get:
-    response_id: str
-    reply: Reply = attrs.field(repr=False)
-
-
-@attrs.frozen
-class Delete:
-    response_id: str
-    reply: Reply = attrs.field(repr=False)
-
-
-@attrs.frozen
-class FindItem:
-    item_id: str
-    reply: Reply = attrs.field(repr=False)
-
-
-@attrs.frozen
-class ListInputItems:
-    response_id: str
-    limit: int
-    order: Order
-    after: str | None
-    reply: Reply = attrs.field(repr=False)
-
-
-StoreMessage = Put | Get | Delete | FindItem | ListInputItems
-
 
 @attrs.define
-class ResponseStore:
+class ResponseStore(StoreRequests):
     path: Path | None  # None: in memory, gone when run() ends
     max_age: float = 30 * DAY
     max_bytes: int = 256 * MIB
     prune_every: float = 3600.0
     wall_clock: Callable[[], float] = time.time
-    _send: trio.MemorySendChannel[StoreMessage] = attrs.field(init=False, repr=False)
-    _inbox: trio.MemoryReceiveChannel[StoreMessage] = attrs.field(init=False, repr=False)
     _tables: ResponseTables | None = attrs.field(init=False, default=None, repr=False)
     _limiter: trio.CapacityLimiter = attrs.field(
         init=False, repr=False, factory=lambda: trio.CapacityLimiter(1)
     )
-
-    def __attrs_post_init__(self) -> None:
-        self._send, self._inbox = trio.open_memory_channel[StoreMessage](INBOX_SIZE)
 
     @classmethod
     def open(
@@ -115,52 +87,8 @@ class ResponseStore:
         """A store kept at `path` (None: in memory). Nothing is opened until `run()`."""
         return cls(path, max_age, max_bytes, prune_every, wall_clock)
 
-    # -- the requester's side: messages only ----------------------------------------------
-
-    async def put(self, response: JsonObject, input_items: list[JsonObject]) -> None:
-        """Store a response and its input items, and wait until they are committed. The
-        caller must not change them afterwards."""
-        await self._ask(lambda reply: Put(response, list(input_items), reply))
-
-    def put_nowait(self, response: JsonObject, input_items: list[JsonObject]) -> None:
-        """Store a response without waiting; dropped, with a warning, if the store is far
-        behind. The caller must not change them afterwards."""
-        try:
-            self._send.send_nowait(Put(response, list(input_items), None))
-        except trio.WouldBlock:
-            logger.warning("response store is full: response {} not stored", response.get("id"))
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            logger.warning("response store stopped: response {} not stored", response.get("id"))
-
-    async def get(self, response_id: str) -> StoredResponse | None:
-        answer = await self._ask(lambda reply: Get(response_id, reply))
-        return cast(StoredResponse | None, answer)
-
-    async def delete(self, response_id: str) -> bool:
-        return cast(bool, await self._ask(lambda reply: Delete(response_id, reply)))
-
-    async def find_item(self, item_id: str) -> JsonObject | None:
-        return cast(JsonObject | None, await self._ask(lambda reply: FindItem(item_id, reply)))
-
-    async def input_items(
-        self, response_id: str, *, limit: int, order: Order = "desc", after: str | None = None
-    ) -> ItemPage:
-        answer = await self._ask(
-            lambda reply: ListInputItems(response_id, limit, order, after, reply)
-        )
-        return cast(ItemPage, answer)
-
-    async def _ask(self, message: Callable[[Reply], StoreMessage]) -> object:
-        reply_send, reply_receive = trio.open_memory_channel[object](1)
-        with reply_receive:
-            try:
-                await self._send.send(message(reply_send))
-                answer = await reply_receive.receive()
-            except (trio.BrokenResourceError, trio.ClosedResourceError, trio.EndOfChannel) as exc:
-                raise StoreError("the response store is not running") from exc
-        if isinstance(answer, StoreError):
-            raise answer
-        return answer
+    def _unanswered(self, request: StoreMessage, exc: Exception) -> object:
+        raise StoreError("the response store is not running") from exc
 
     # -- the actor ------------------------------------------------------------------------
 
