@@ -91,14 +91,7 @@ def read_patterns(reader: Reader, value: object, path: str) -> tuple[str, ...] |
     items = reader.items(value, path)
     if items is None:
         return None
-    patterns: list[str] = []
-    for index, item in enumerate(items):
-        text = reader.text(item, f"{path}[{index}]")
-        if text is not None and not text.strip():
-            reader.fail(f"{path}[{index}]", "empty pattern")
-        elif text is not None and text.strip() not in patterns:
-            patterns.append(text.strip())
-    return tuple(patterns)
+    return reader.names(items, path, what="pattern")
 
 
 def read_temperature_zero(reader: Reader, value: object, path: str) -> tuple[str, float] | None:

@@ -220,14 +220,7 @@ def _models(reader: Reader, value: object, path: str) -> tuple[str, ...] | None:
     if not items:
         reader.fail(path, f"list at least one model, or {ANY_MODEL!r} for any")
         return None
-    models: list[str] = []
-    for index, item in enumerate(items):
-        text = reader.text(item, f"{path}[{index}]")
-        if text is not None and not text.strip():
-            reader.fail(f"{path}[{index}]", "empty model name")
-        elif text is not None and text.strip() not in models:
-            models.append(text.strip())
-    return tuple(models)
+    return reader.names(items, path, what="model name")
 
 
 def _headers(reader: Reader, value: object, path: str) -> dict[str, str] | None:

@@ -188,6 +188,18 @@ class Reader:
         self.fail(path, f"expected a list, got {kind(value) if secret else shown(value)}")
         return None
 
+    def names(self, items: list[object], path: str, *, what: str) -> tuple[str, ...]:
+        """The distinct non-empty strings of `items` (stripped, in order); an empty one is
+        reported as an empty `what`."""
+        names: list[str] = []
+        for index, item in enumerate(items):
+            text = self.text(item, f"{path}[{index}]")
+            if text is not None and not text.strip():
+                self.fail(f"{path}[{index}]", f"empty {what}")
+            elif text is not None and text.strip() not in names:
+                names.append(text.strip())
+        return tuple(names)
+
 
 def _unknown_key(key: str, allowed: Collection[str]) -> str:
     close = difflib.get_close_matches(key, list(allowed), n=1)

@@ -92,11 +92,12 @@ class ChatRequest:
         return made
 
 
-def validate_model(model: Any) -> str:
-    """A request's `model`, checked as every API's routing needs it; `BadRequest` if not."""
+def validate_model(model: Any, *, missing: str = "you must provide a model parameter") -> str:
+    """A request's `model`, checked as every API's routing needs it (it is echoed in headers
+    and logs); `BadRequest` if not, `missing` its message when there is none."""
     if model is None:
         raise BadRequest(
-            "you must provide a model parameter",
+            missing,
             param="model",
             code="missing_required_parameter",
         )

@@ -238,20 +238,3 @@ class RedisResponseStore(StoreRequests):
             logger.info("response store: Redis is back; {} responses were not stored", self._lost)
             self._down, self._lost = False, 0
         return result
-
-    async def _serve_queued(self) -> None:
-        """On the way out, serve what was sent before the store stopped, not what keeps
-        coming."""
-        for _ in range(self._inbox.statistics().current_buffer_used):
-            await self._serve(self._inbox.receive_nowait())
-
-    def _fail_queued(self) -> None:
-        """Close the inbox, and the reply channel of every request still in it."""
-        while True:
-            try:
-                message = self._inbox.receive_nowait()
-            except trio.WouldBlock:
-                break
-            if message.reply is not None:
-                message.reply.close()
-        self._inbox.close()

@@ -115,3 +115,26 @@ class StoreRequests:
     def _unanswered(self, request: StoreMessage, exc: Exception) -> object:
         """The answer when the store's task is not there to give one (or raise)."""
         raise NotImplementedError
+
+    # -- what both actors do with their inbox on the way out ------------------------------
+
+    async def _serve(self, message: StoreMessage) -> None:
+        raise NotImplementedError
+
+    async def _serve_queued(self) -> None:
+        """On the way out, serve what was sent before the store stopped (a `put_nowait` of a
+        response the client has already seen, above all), but not what keeps coming."""
+        for _ in range(self._inbox.statistics().current_buffer_used):
+            await self._serve(self._inbox.receive_nowait())
+
+    def _fail_queued(self) -> None:
+        """Close the inbox, and the reply channel of every request still in it (those the
+        grace period did not reach), so that no requester waits forever."""
+        while True:
+            try:
+                message = self._inbox.receive_nowait()
+            except trio.WouldBlock:
+                break
+            if message.reply is not None:
+                message.reply.close()
+        self._inbox.close()

@@ -31,7 +31,7 @@ import attrs
 from protocols.anthropic.messages_content import text_of
 from protocols.anthropic.messages_tools import translate_tools
 from protocols.anthropic.messages_turns import chat_messages
-from protocols.chat import MAX_MODEL_NAME, parse_json_object
+from protocols.chat import parse_json_object, validate_model
 from protocols.errors import BadRequest
 
 MIN_THINKING_BUDGET = 1024
@@ -119,18 +119,7 @@ def native_only_request(payload: dict[str, Any]) -> MessagesRequest:
 
 
 def _model(model: Any) -> str:
-    """The checks `ChatRequest.from_payload` makes: the name is echoed in headers and logs."""
-    if model is None:
-        raise BadRequest(
-            "'model' is a required property", param="model", code="missing_required_parameter"
-        )
-    if not isinstance(model, str) or not model.strip():
-        raise BadRequest("'model' must be a non-empty string", param="model")
-    if len(model) > MAX_MODEL_NAME:
-        raise BadRequest(f"'model' is longer than {MAX_MODEL_NAME} characters", param="model")
-    if not model.isprintable():
-        raise BadRequest("'model' must not contain control characters", param="model")
-    return model
+    return validate_model(model, missing="'model' is a required property")
 
 
 def _system(system: Any) -> str:
