@@ -34,7 +34,7 @@ from actors.messages import (
 )
 from actors.telemetry.record import CUT, FAILED, OK
 from edge.messages_errors import messages_error_message, messages_error_type
-from edge.walk_events import next_event
+from edge.walk_events import WalkEvents
 from protocols import jsoncodec, sse
 from protocols.anthropic.messages_stream import MessagesStream
 from protocols.anthropic.upstream_reply import usage_of_message
@@ -70,9 +70,8 @@ class MessagesBody:
         on_provenance: Callable[[Provenance], None] | None = None,
     ) -> None:
         self._call = call
-        self._events = events
+        self._events = WalkEvents(events, first)  # first: if the route already read it
         self._stream = stream
-        self._pending = first  # the walk's first event, if the route already read it
         self._keepalive = keepalive
         self._on_provenance = on_provenance
         self._decoder = sse.SSEDecoder()
@@ -108,10 +107,7 @@ class MessagesBody:
         raise StopAsyncIteration
 
     async def _next_event(self) -> object | None:
-        if self._pending is not None:
-            event, self._pending = self._pending, None
-            return event
-        return await next_event(self._events, None if self._committed else self._keepalive)
+        return await self._events.next(None if self._committed else self._keepalive)
 
     def _ping(self) -> bytes:
         if self._stream.started:

@@ -29,7 +29,7 @@ from actors.messages import (
     StreamStarted,
 )
 from actors.telemetry.record import CUT, FAILED, OK
-from edge.walk_events import next_event
+from edge.walk_events import WalkEvents
 from protocols import jsoncodec, sse
 from protocols.errors import BatonError
 from protocols.failures import FailureClass, UpstreamFailure
@@ -69,9 +69,8 @@ class ResponsesStream:
         written: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self._call = call
-        self._events = events
+        self._events = WalkEvents(events, first)  # first: if the route already read it
         self._stream = stream
-        self._pending = first  # the walk's first event, if the edge already read it
         self._keepalive = keepalive
         self._on_final = on_final
         self._on_provenance = on_provenance  # told who served (or failed) the call, once known
@@ -129,11 +128,8 @@ class ResponsesStream:
         raise StopAsyncIteration
 
     async def _next_event(self) -> object | None:
-        if self._pending is not None:
-            event, self._pending = self._pending, None
-            return event
         committed = self._stream.has_output
-        return await next_event(self._events, None if committed else self._keepalive)
+        return await self._events.next(None if committed else self._keepalive)
 
     def _translate(self, event: object) -> list[dict[str, Any]]:
         if self._on_provenance is not None and isinstance(event, (StreamStarted, Failed)):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from contextlib import nullcontext
 
+import attrs
 import trio
 
 from actors.messages import Call, Native, Provenance, StreamBroke
@@ -61,6 +62,25 @@ async def next_event(events: Events, keepalive: float | None) -> object | None:
         except (trio.EndOfChannel, trio.ClosedResourceError):
             return StreamBroke(_LOST)
     return None
+
+
+@attrs.define
+class WalkEvents:
+    """A submitted call's events as a stream body reads them: the one its route already read
+    (`first_event`), if any, then the channel's (`next_event`)."""
+
+    channel: Events
+    first: object | None = None
+
+    async def next(self, keepalive: float | None) -> object | None:
+        if self.first is not None:
+            event, self.first = self.first, None
+            await trio.lowlevel.checkpoint()
+            return event
+        return await next_event(self.channel, keepalive)
+
+    def close(self) -> None:
+        self.channel.close()
 
 
 def walked(provenance: Provenance, trail: CallTrail | None) -> None:
