@@ -92,9 +92,15 @@ async def test_the_fleet_spends_a_keys_minute_once(tmp_path: Path) -> None:
             ) as clients:
                 statuses: list[int] = []
 
+                broken: list[str] = []
+
                 async def sender(number: int) -> None:
                     for turn in range(25):
-                        reply = await chat(clients[(number + turn) % 2], "alpha/m")
+                        try:
+                            reply = await chat(clients[(number + turn) % 2], "alpha/m")
+                        except httpx2.TransportError as exc:  # said below, with the logs
+                            broken.append(f"{'ab'[(number + turn) % 2]}: {exc!r}")
+                            return
                         statuses.append(reply.status_code)
                         await trio.sleep(0.04)
 
@@ -107,6 +113,10 @@ async def test_the_fleet_spends_a_keys_minute_once(tmp_path: Path) -> None:
                         break
                     await trio.sleep(0.1)
             nursery.cancel_scope.cancel()
+    logs = "".join(
+        f"--- {name}.log\n" + (tmp_path / f"{name}.log").read_text()[-4000:] for name in "ab"
+    )
+    assert not broken, (broken[:3], logs)
     assert len(statuses) == 200
     assert len(upstreams["alpha"].calls) <= 60
     assert statuses.count(200) == len(upstreams["alpha"].calls) >= 55  # the minute was used
