@@ -21,9 +21,10 @@ reply channels: their walks skip this provider as failed (`ActorUnavailable`). S
 whose `Admit` the tracker drops or does not answer within `TRACKER_PATIENCE`. The `KeyPool`
 lives on the actor object, so a restarted pool keeps every cooldown and key in flight.
 
-With a shared `state:` the pool also keeps to the fleet's cooldowns and key slots
-(`actors.fleet_keys`): it reads the fleet's cooldowns before serving its queue, shares the
-cooldowns it sets, and takes a fleet slot with each capped key it leases.
+The pool also keeps to the fleet's cooldowns and key slots (`actors.fleet_keys`, through its
+`SharedState`, which for a gateway of one process is `Solo`): it reads the fleet's cooldowns
+before serving its queue, shares the cooldowns it sets, and takes a fleet slot with each
+capped key it leases.
 
 Readers that only look (/stats, /metrics) read `view`, the `PoolView` published after each
 batch of messages.
@@ -66,7 +67,8 @@ _BUSY = _Wait(None)
 class CredentialPool:
     pool: KeyPool
     tracker: RateLimitTracker | None = None  # the provider's rate windows
-    fleet: FleetKeys | None = None  # cooldowns and key slots shared with other instances
+    # cooldowns, key slots and probes as the gateway's instances agree on them (`Solo`: alone)
+    fleet: FleetKeys = attrs.field(factory=FleetKeys.alone)
     view: PoolView = attrs.field(init=False)
     _send: trio.MemorySendChannel[PoolMessage] = attrs.field(init=False, repr=False)
     _inbox: trio.MemoryReceiveChannel[PoolMessage] = attrs.field(init=False, repr=False)
@@ -200,24 +202,21 @@ class CredentialPool:
         else:
             now = trio.current_time()
             self.pool.record_failure(release.index, release.model, release.failure, now)
-            if self.fleet is not None:
-                await self.fleet.share_cooldown(
-                    self.pool, release.index, release.model, release.failure, now
-                )
+            await self.fleet.share_cooldown(
+                self.pool, release.index, release.model, release.failure, now
+            )
 
     async def _give_back(self, index: int) -> None:
         """Key `index` is back: here, and its fleet slot (shielded: a cancelled lease must
         not hold a slot of the fleet until its TTL)."""
         self.pool.release(index)
-        if self.fleet is not None:
-            with trio.move_on_after(FLEET_PATIENCE, shield=True):
-                await self.fleet.give_slot(self.pool, index)
+        with trio.move_on_after(FLEET_PATIENCE, shield=True):
+            await self.fleet.give_slot(self.pool, index)
 
     async def _serve_waiting(self) -> None:
         still_waiting: deque[Lease] = deque()
         now = trio.current_time()
-        if self.fleet is not None:
-            await self.fleet.impose_cooldowns(self.pool, now)
+        await self.fleet.impose_cooldowns(self.pool, now)
         wake = math.inf
         try:
             while self._waiting:
@@ -268,13 +267,13 @@ class CredentialPool:
                 ends = [t for t in (outcome.until, *skipped_until) if t is not None]
                 return NoKey(min(ends) if ends else None, for_room=passed_over)
             key = self.pool.keys[outcome]
-            if self.fleet is not None and not await self.fleet.claim_probe(
+            if not await self.fleet.claim_probe(
                 self.pool, outcome, request.model, now
             ):  # another instance sends this cooldown's probe
                 self.pool.release(outcome, request.model)
                 exclude = exclude | {outcome}
                 continue
-            if self.fleet is not None and not await self.fleet.take_slot(self.pool, outcome):
+            if not await self.fleet.take_slot(self.pool, outcome):
                 self.pool.release(outcome)
                 exclude = exclude | {outcome}
                 fleet_busy = True

@@ -1,5 +1,6 @@
 """A credential pool's part of the fleet: key cooldowns and concurrency shared through the
-shared state (`actors.state`), when `state:` names one.
+pool's `SharedState` (`actors.state`): Redis when `state:` names one, else `Solo`, for which
+every question below is already answered by the pool's own book.
 
 Each pool keeps its own `KeyPool` (its cooldown ladders, half-open probes and rotation stay
 local bookkeeping); what the fleet must agree on crosses over as facts:
@@ -27,7 +28,7 @@ from collections import defaultdict
 import attrs
 
 from actors.keypool import KeyPool
-from actors.state import SharedState
+from actors.state import SharedState, Solo
 from protocols.failures import FailureClass, UpstreamFailure
 
 LEASE_TTL = 900.0  # seconds a shared slot lives if its instance dies (longer than any call)
@@ -40,6 +41,11 @@ class FleetKeys:
     provider: str
     shared: SharedState
     _slots: dict[int, list[str]] = attrs.field(factory=lambda: defaultdict(list))
+
+    @classmethod
+    def alone(cls) -> FleetKeys:
+        """A pool's part of a gateway of one instance (the keys' names are never asked)."""
+        return cls("", Solo())
 
     def key(self, pool: KeyPool, index: int) -> str:
         return f"{self.provider}/{pool.keys[index].alias}"

@@ -44,7 +44,7 @@ from loguru import logger
 
 from actors.health_book import Health, HealthBook, HealthView
 from actors.messages import HealthMessage, KeyLease, Observed
-from actors.state import SharedState
+from actors.state import SharedState, Solo
 from actors.supervision import ActorUnavailable, tell
 from actors.upstream_client import (
     PROBE_CONNECTIONS,
@@ -137,7 +137,8 @@ class HealthChecker:
     _post: trio.MemorySendChannel[HealthMessage] = attrs.field(init=False, repr=False)
     _inbox: trio.MemoryReceiveChannel[HealthMessage] = attrs.field(init=False, repr=False)
     _clients: dict[str, httpx2.AsyncClient] = attrs.field(factory=dict, init=False)
-    shared: SharedState | None = None  # the fleet's (`state:`): who found which provider down
+    # what the gateway's instances agree on (`actors.state`): who found which provider down
+    shared: SharedState = attrs.field(factory=Solo)
     _fleet_at: float = attrs.field(default=-math.inf, init=False)
 
     @book.default
@@ -189,13 +190,11 @@ class HealthChecker:
                     message = self._inbox.receive_nowait()
                 except trio.WouldBlock:
                     message = None
-            fleet_down = await self._fleet_down() if self.shared is not None else frozenset()
-            self.view = HealthView(self.book.copy(), fleet_down)
+            self.view = HealthView(self.book.copy(), await self._fleet_down())
 
     async def _fleet_down(self) -> frozenset[str]:
         """Tell the fleet which providers this instance finds down, and learn which the
         others do (at most every `FLEET_EVERY` seconds; a verdict lasts `FLEET_DOWN_FOR`)."""
-        assert self.shared is not None
         now = trio.current_time()
         if now < self._fleet_at + FLEET_EVERY:
             return self.view.fleet_down

@@ -35,7 +35,7 @@ import trio
 
 from actors.messages import Admit, Observe, Settle, TrackerMessage
 from actors.ratelimit_book import Go, RateLimitBook, Reservation, Skip, WaitUntil
-from actors.state import SharedState
+from actors.state import SharedState, Solo
 from actors.supervision import answer, ask, drop, tell
 from protocols.ratelimit_headers import WindowState
 
@@ -65,8 +65,9 @@ class BookView:
 class RateLimitTracker:
     book: RateLimitBook
     keys: tuple[str, ...] = ()  # the aliases `view` covers
-    # the fleet's windows (`state:`), as `provider/`-prefixed scopes; None: this process's own
-    shared: SharedState | None = None
+    # what the gateway's instances agree on (`actors.state`): the fleet's windows under
+    # `provider/`-prefixed scopes, or `Solo`'s "the book's answer is the gateway's"
+    shared: SharedState = attrs.field(factory=Solo)
     provider: str = ""
     view: BookView = attrs.field(factory=BookView)
     dropped: int = attrs.field(init=False, default=0)  # notifications lost to a full inbox
@@ -140,10 +141,8 @@ class RateLimitTracker:
                     decision = self.book.decide(
                         message.key, message.model, message.tokens, now, deadline=message.deadline
                     )
-                    if (
-                        isinstance(decision, Go)
-                        and self.shared is not None
-                        and not _abandoned(message.reply)  # nobody to send it: count nowhere
+                    if isinstance(decision, Go) and not _abandoned(
+                        message.reply  # nobody to send it to: count it nowhere
                     ):
                         decision = await self._fleet_decides(message, now)
                     if not isinstance(decision, Go):
@@ -164,8 +163,7 @@ class RateLimitTracker:
                     sent_at=message.sent_at,
                     retry_after=message.retry_after,
                 )
-                if self.shared is not None:
-                    await self._share_exhausted(message)
+                await self._share_exhausted(message)
 
     async def _share_exhausted(self, message: Observe) -> None:
         """The upstream said this key has nothing left in a window until its reset: the
@@ -174,13 +172,11 @@ class RateLimitTracker:
         resets = [w.reset for w in message.windows if w.remaining == 0 and w.reset]
         if resets:
             key = f"{self.provider}/{message.key}"
-            assert self.shared is not None
             await self.shared.cool(key, message.model, wall_time.time() + max(resets))
 
     async def _fleet_decides(self, message: Admit, now: float) -> Go | WaitUntil | Skip:
         """Room here: is there room in the fleet's windows? If so it is taken (counted for
         every instance in one atomic step), else when there will be."""
-        assert self.shared is not None
         fleet = self.book.fleet_windows(message.key, message.model)
         if fleet is None:
             return Go()

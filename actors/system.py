@@ -27,6 +27,7 @@ from actors.provider import ProviderActor
 from actors.ratelimit import RateLimitTracker
 from actors.ratelimit_book import RateLimitBook
 from actors.routing import Router
+from actors.state import SharedState, Solo
 from actors.state_keeper import STATE_FILE, StateKeeper
 from actors.store import ResponseStore, ResponseStoreLike
 from actors.supervision import Runnable, supervise
@@ -84,7 +85,8 @@ class ActorSystem:
         )
         await start("telemetry", telemetry.run)  # today's sums are read back before any call
         router = Router(config)
-        fleet = None
+        fleet = None  # what the gateway's instances agree on, chosen here and only here
+        shared: SharedState = Solo()
         if config.state.url is not None:
             from actors.fleet import Fleet  # coredis: imported only when a fleet needs it
             from actors.state.redis_state import RedisState
@@ -94,17 +96,13 @@ class ActorSystem:
             await start("fleet", fleet.run)
         books = {name: RateLimitBook.for_provider(p) for name, p in config.providers.items()}
         trackers = {
-            name: RateLimitTracker.for_keys(books[name], (key.alias for key in provider.keys))
-            for name, provider in config.providers.items()
+            name: RateLimitTracker(books[name], tuple(key.alias for key in p.keys), shared, name)
+            for name, p in config.providers.items()
         }
         pools = {
-            name: CredentialPool(KeyPool.for_provider(provider), trackers[name])
-            for name, provider in config.providers.items()
+            name: CredentialPool(KeyPool.for_provider(p), trackers[name], FleetKeys(name, shared))
+            for name, p in config.providers.items()
         }
-        if fleet is not None:  # the fleet's windows, cooldowns and key slots
-            for name in config.providers:
-                trackers[name].shared, trackers[name].provider = fleet.state, name
-                pools[name].fleet = FleetKeys(name, fleet.state)
         state_file = data_dir / STATE_FILE if data_dir is not None else None
         keys = {name: pool.pool for name, pool in pools.items()}
         keeper = StateKeeper.for_config(state_file, config, keys, books)
@@ -119,9 +117,7 @@ class ActorSystem:
             await start(f"credential pool {name}", pool.run)
         for name, provider in providers.items():
             await start(f"provider {name}", provider.run)
-        checker = HealthChecker(config, pools)
-        if fleet is not None:
-            checker.shared = fleet.state  # providers found down, told and learnt fleet-wide
+        checker = HealthChecker(config, pools, shared=shared)
         supervisor = Supervisor(router, pools, providers, checker)
         await start("supervisor", supervisor.run)
         await start("health checker", checker.run)
