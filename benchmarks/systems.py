@@ -148,7 +148,9 @@ class Baton(System):
     def launch(self, up, work) -> Launch:
         config = work / f"{self.name}.yaml"
         config.write_text(
-            "server: {api_keys: []}\n"
+            # every idle stream holds a client connection too: 10,000 over two workers, each
+            # taking what its accept loop wins, need more than the default 2,048 a worker
+            "server: {api_keys: [], max_connections: 10000}\n"
             "timeouts: {connect: 10, first_byte: 30, idle: 120, total: 600}\n"
             "providers:\n"
             f'  up1: {{kind: openai, base_url: "{up.url("ok")}", keys: [k1, k2], '

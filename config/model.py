@@ -54,6 +54,8 @@ class ServerConfig:
     header_timeout: float = 10.0  # seconds a request head may take from its first byte
     body_timeout: float = 60.0  # seconds a request body may take to arrive whole (then 408)
     max_connections: int = 2048  # open client connections per worker; more are refused at once
+    keepalive_timeout: float = 75.0  # seconds an idle connection is kept (longer than clients')
+    write_timeout: float = 60.0  # seconds one reply write may take before the client is gone
 
     @property
     def open(self) -> bool:

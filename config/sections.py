@@ -24,6 +24,8 @@ SERVER_FIELDS = (
     "header_timeout",
     "body_timeout",
     "max_connections",
+    "keepalive_timeout",
+    "write_timeout",
 )
 TIMEOUT_FIELDS = tuple(field.name for field in attrs.fields(Timeouts))
 VIRTUAL_MODEL_FIELDS = ("chain", "order")
@@ -42,7 +44,13 @@ def read_server(reader: Reader, value: object, path: str = "server") -> ServerCo
         limit = reader.integer(fields["max_body_bytes"], child(path, "max_body_bytes"), minimum=1)
         server = attrs.evolve(server, max_body_bytes=limit or server.max_body_bytes)
     durations: dict[str, Any] = {}
-    for name in ("shutdown_grace", "header_timeout", "body_timeout"):
+    for name in (
+        "shutdown_grace",
+        "header_timeout",
+        "body_timeout",
+        "keepalive_timeout",
+        "write_timeout",
+    ):
         if fields.get(name) is not None:
             seconds = reader.seconds(fields[name], child(path, name))
             if seconds is not None:

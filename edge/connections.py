@@ -14,12 +14,12 @@ limits on slow and greedy clients Hypercorn's trio worker does not keep itself.
 2. A connection the client has closed ends at once (`ClosingTCPServer`). Hypercorn's trio
    worker closes a connection's socket only when all of its tasks have ended, and the idle
    timer is one of them: a client that closed an idle keep-alive connection left it open
-   (CLOSE-WAIT, a descriptor held) until the timer ran out, `KEEPALIVE_TIMEOUT` later. Its
+   (CLOSE-WAIT, a descriptor held) until the timer ran out, `server.keepalive_timeout` later. Its
    asyncio worker stops the timer when the connection closes; this does the same.
 3. A client that stops reading is let go (`ClosingTCPServer.protocol_send`). Hypercorn writes
    to the socket shielded from cancellation and without a time limit, so a client that never
    reads held its stream, the upstream request and its key for good, and held a stop past its
-   grace for as long as it stayed connected. Each write now has `WRITE_TIMEOUT` to finish
+   grace for as long as it stayed connected. Each write now has `server.write_timeout` to finish
    (the shield still keeps a cancelled request from cutting a write in half), and once the
    gateway has been stopping for Hypercorn's `graceful_timeout`, a write still blocked is cut.
    A write that does not finish is the client gone: the connection is closed, which tells the
@@ -31,9 +31,9 @@ limits on slow and greedy clients Hypercorn's trio worker does not keep itself.
    `trio.BusyResourceError`, which Hypercorn does not catch: in the app's task it lost the
    reply, in the connection's reading task it escaped into the worker's nursery and stopped the
    server (200 slow-body clients disconnecting at once did it). Here the half-close takes the
-   write lock, so a write under way ends first (within its `WRITE_TIMEOUT`); it is skipped when
-   the closing task is the writer itself, and a write that still meets a busy socket is taken
-   as the connection closing.
+   write lock, so a write under way ends first (within `server.write_timeout`); it is skipped
+   when the closing task is the writer itself, and a write that still meets a busy socket is
+   taken as the connection closing.
 5. A request head must arrive within `header_timeout` of its first byte (slowloris). Hypercorn
    bounds only the time a connection waits idle (`keep_alive_timeout`, from the connection's
    start or the end of its last reply to a whole head), so a head trickled a byte at a time
@@ -65,7 +65,6 @@ from loguru import logger
 
 from protocols.errors import GatewayOverloaded
 
-WRITE_TIMEOUT = 60.0  # a client that takes longer to accept one write is taken to be gone
 REFUSE_TIMEOUT = 1.0  # the most a refused connection gets to take its 503
 REFUSAL_LOG_EVERY = 10.0  # seconds between warnings about refused connections
 _BUSY_BODY = GatewayOverloaded(
@@ -83,6 +82,7 @@ class EdgeConfig(HypercornConfig):
 
     header_timeout: float = math.inf  # seconds from a request head's first byte to its end
     max_connections: int | None = None  # open connections per worker
+    write_timeout: float = 60.0  # seconds one write may take: then the client is taken as gone
 
 
 class _Open:
@@ -197,7 +197,7 @@ class ClosingTCPServer(TCPServer):
         async with self.send_lock:
             try:
                 with trio.CancelScope(shield=True) as writing:
-                    writing.deadline = trio.current_time() + WRITE_TIMEOUT
+                    writing.deadline = trio.current_time() + _write_timeout(self.config)
                     if self._writes_cut:
                         writing.cancel()
                     self._writing = writing
@@ -213,7 +213,7 @@ class ClosingTCPServer(TCPServer):
     async def _close(self) -> None:
         with trio.CancelScope(shield=True):  # the socket is closed even in a cancelled task
             if self.send_lock.statistics().owner is not trio.lowlevel.current_task():
-                async with self.send_lock:  # a write under way ends first (WRITE_TIMEOUT)
+                async with self.send_lock:  # a write under way ends first (write_timeout)
                     try:
                         await self.stream.send_eof()
                     except (
@@ -253,3 +253,7 @@ class ClosingTCPServer(TCPServer):
 def use_closing_tcp_server() -> None:
     """Make Hypercorn's trio worker serve each connection with `ClosingTCPServer`."""
     hypercorn_trio_run.TCPServer = ClosingTCPServer  # type: ignore[attr-defined]
+
+
+def _write_timeout(config: HypercornConfig) -> float:
+    return getattr(config, "write_timeout", EdgeConfig.write_timeout)

@@ -6,7 +6,7 @@ serves until the shutdown trigger returns, then stops the way `edge.stopping` de
 the actors stop once every connection has ended.
 
 Hypercorn's settings carry the limits the edge keeps: a request head of at most 64 KiB
-(`h11_max_incomplete_size`), keep-alive connections idle for at most `KEEPALIVE_TIMEOUT`, a
+(`h11_max_incomplete_size`), keep-alive connections idle for at most `server.keepalive_timeout`, a
 head whole within `server.header_timeout` of its first byte and at most
 `server.max_connections` open connections per worker (both kept by `edge.connections`),
 WebSocket messages of at most 64 MiB, TLS from `--certfile/--keyfile` with HTTP/2 offered by
@@ -32,7 +32,6 @@ from edge.app import create_app
 from edge.connections import EdgeConfig, ShieldReplyEnd, use_closing_tcp_server
 from edge.stopping import FAREWELL, Stopping
 
-KEEPALIVE_TIMEOUT = 75.0  # longer than clients' pools keep idle connections
 MAX_HEAD = 64 * 1024
 MAX_WEBSOCKET_MESSAGE = 64 * 1024 * 1024
 BACKLOG = 4096
@@ -56,7 +55,8 @@ def hypercorn_config(config: Config, listen: Listen) -> EdgeConfig:
     hyper.certfile = listen.certfile
     hyper.keyfile = listen.keyfile
     hyper.backlog = BACKLOG
-    hyper.keep_alive_timeout = KEEPALIVE_TIMEOUT
+    hyper.keep_alive_timeout = config.server.keepalive_timeout
+    hyper.write_timeout = config.server.write_timeout
     hyper.header_timeout = config.server.header_timeout
     hyper.max_connections = config.server.max_connections
     hyper.keep_alive_max_requests = 1_000_000

@@ -150,6 +150,8 @@ def test_the_shutdown_grace_is_configurable_and_checked() -> None:
         ("header_timeout", 10.0, 2.5, -1),
         ("body_timeout", 60.0, 5, 0),
         ("max_connections", 2048, 100, 0),
+        ("keepalive_timeout", 75.0, 5, 0),
+        ("write_timeout", 60.0, 5, -1),
     ],
 )
 def test_the_client_limits_are_configurable_and_checked(

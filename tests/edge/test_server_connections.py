@@ -12,7 +12,6 @@ import os
 import pytest
 import trio
 
-import edge.server
 from actors.upstream_client import SHARDS
 from edge.simulator import Complete, SimRequest, always
 from tests.edge.raw_http import RawClient, raw_request
@@ -96,11 +95,12 @@ async def test_expect_100_continue_before_the_body() -> None:
 
 @pytest.mark.parametrize("served_first", [False, True], ids=["never-spoke", "after-a-request"])
 async def test_an_idle_connection_is_closed_after_the_keepalive_timeout(
-    monkeypatch: pytest.MonkeyPatch, served_first: bool
+    served_first: bool,
 ) -> None:
-    monkeypatch.setattr(edge.server, "KEEPALIVE_TIMEOUT", 0.3)
     with trio.fail_after(10):
-        async with serving({"alpha": always(Complete("hi"))}) as served:
+        async with serving(
+            {"alpha": always(Complete("hi"))}, server={"keepalive_timeout": 0.3}
+        ) as served:
             async with await RawClient.connect(served.port) as client:
                 if served_first:
                     await client.send(chat_request())
