@@ -35,7 +35,7 @@ import trio
 
 from actors.messages import Admit, Observe, Settle, TrackerMessage
 from actors.ratelimit_book import Go, RateLimitBook, Reservation, Skip, WaitUntil
-from actors.state import SharedState, Solo
+from actors.state import Cap, SharedState, Solo
 from actors.supervision import answer, ask, drop, tell
 from protocols.ratelimit_headers import WindowState
 
@@ -164,6 +164,7 @@ class RateLimitTracker:
                     retry_after=message.retry_after,
                 )
                 await self._share_exhausted(message)
+                await self._share_caps(message, now)
 
     async def _share_exhausted(self, message: Observe) -> None:
         """The upstream said this key has nothing left in a window until its reset: the
@@ -174,13 +175,27 @@ class RateLimitTracker:
             key = f"{self.provider}/{message.key}"
             await self.shared.cool(key, message.model, wall_time.time() + max(resets))
 
+    async def _share_caps(self, message: Observe, now: float) -> None:
+        """What the headers said is left in each window becomes the fleet's cap on the key
+        (`actors.state.shared`), which every instance's takes then spend: so the fleet paces
+        to the upstream's count, not each instance to the replies it alone read."""
+        wall = wall_time.time()
+        seen = wall - (now - message.sent_at) if message.sent_at is not None else wall
+        caps = tuple(
+            Cap(w.window, w.kind, w.remaining, wall + w.reset, seen)
+            for w in message.windows
+            if w.remaining is not None and w.reset is not None and w.reset > 0
+        )
+        if caps:
+            scope = self.book.fleet_scope(message.key, message.model)
+            await self.shared.observe(f"{self.provider}/{scope}", caps)
+
     async def _fleet_decides(self, message: Admit, now: float) -> Go | WaitUntil | Skip:
-        """Room here: is there room in the fleet's windows? If so it is taken (counted for
-        every instance in one atomic step), else when there will be."""
+        """Room here: is there room in the fleet's windows and under the upstream's caps? If
+        so it is taken (counted for every instance in one atomic step), else when there will
+        be."""
         fleet = self.book.fleet_windows(message.key, message.model)
-        if fleet is None:
-            return Go()
-        scope, windows = fleet
+        scope, windows = fleet or (self.book.fleet_scope(message.key, message.model), ())
         wait = await self.shared.take(
             f"{self.provider}/{scope}", windows, message.tokens, wall_time.time()
         )

@@ -325,7 +325,6 @@ class RateLimitBook:
         limits = self.rate_limits.limits_for(model)
         if not limits.configured:
             return None
-        _, kind, name = self._scope(key, model)
         windows = tuple(
             Window(seconds, requests, tokens)
             for seconds, requests, tokens in (
@@ -334,7 +333,12 @@ class RateLimitBook:
             )
             if requests is not None or tokens is not None
         )
-        return f"{key}/{kind}:{name}", windows
+        return self.fleet_scope(key, model), windows
+
+    def fleet_scope(self, key: str, model: str) -> str:
+        """The name a shared state knows `key` x `model`'s scope by (its windows and caps)."""
+        _, kind, name = self._scope(key, model)
+        return f"{key}/{kind}:{name}"
 
     def _scope(self, key: str, model: str) -> Scope:
         group = self._group_of.get(model)

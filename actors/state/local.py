@@ -24,7 +24,7 @@ from types import TracebackType
 import attrs
 import trio
 
-from actors.state.shared import NEVER, Window, check_name
+from actors.state.shared import NEVER, Cap, Window, check_name
 
 
 @attrs.define
@@ -85,6 +85,7 @@ class LocalState:
     clock: Callable[[], float] = time.time
     logs: dict[tuple[str, float], Log] = attrs.field(factory=dict)
     spans: dict[str, tuple[float, ...]] = attrs.field(factory=dict)  # scope -> its windows
+    caps: dict[str, dict[str, Cap]] = attrs.field(factory=dict)  # scope -> name -> cap
     leases: dict[str, dict[str, float]] = attrs.field(factory=dict)  # key -> id -> expiry
     cooldowns: dict[tuple[str, str], float] = attrs.field(factory=dict)
     probes: dict[tuple[str, str], float] = attrs.field(factory=dict)
@@ -114,16 +115,39 @@ class LocalState:
         self, scope: str, windows: tuple[Window, ...], tokens: int, now: float
     ) -> float | None:
         waits = [window_wait(self._log(scope, w.seconds, now), w, tokens, now) for w in windows]
+        live = self._live_caps(scope, now)
+        waits += [cap.until - now for cap in live if cap.remaining < cap.need(tokens)]
         if any(waits):
             return max(waits)
         self.record(scope, windows, tokens, now)
         return None
+
+    def _live_caps(self, scope: str, now: float) -> list[Cap]:
+        held = self.caps.get(scope)
+        if not held:
+            return []
+        for name in [name for name, cap in held.items() if cap.until <= now]:
+            del held[name]
+        if not held:
+            del self.caps[scope]
+        return list(held.values())
 
     def record(self, scope: str, windows: tuple[Window, ...], tokens: int, now: float) -> None:
         """Count one request of `tokens` in every window, room or not (what Redis granted)."""
         self.spans[scope] = tuple(window.seconds for window in windows)
         for window in windows:
             self._log(scope, window.seconds, now).add(now, 1, tokens)
+        held = self.caps.get(scope, {})
+        for name, cap in held.items():
+            if cap.until > now:
+                held[name] = attrs.evolve(cap, remaining=cap.remaining - cap.need(tokens))
+
+    def observe_now(self, scope: str, caps: tuple[Cap, ...]) -> None:
+        held = self.caps.setdefault(scope, {})
+        for cap in caps:
+            current = held.get(cap.name)
+            if current is None or current.seen <= cap.seen:  # older news is not news
+                held[cap.name] = cap
 
     def settle_now(self, scope: str, token_delta: int, now: float) -> None:
         if token_delta <= 0:
@@ -183,6 +207,10 @@ class LocalState:
     async def settle(self, scope: str, token_delta: int, now: float) -> None:
         await trio.lowlevel.checkpoint()
         self.settle_now(scope, token_delta, now)
+
+    async def observe(self, scope: str, caps: tuple[Cap, ...]) -> None:
+        await trio.lowlevel.checkpoint()
+        self.observe_now(scope, caps)
 
     async def lease(self, key: str, cap: int, lease_id: str, ttl: float, now: float) -> bool:
         await trio.lowlevel.checkpoint()

@@ -44,7 +44,7 @@ from loguru import logger
 
 from actors.state import scripts
 from actors.state.local import LocalState
-from actors.state.shared import SEPARATOR, Window, check_name
+from actors.state.shared import SEPARATOR, Cap, Window, check_name
 
 PASSWORD_ENV = "BATON_REDIS_PASSWORD"  # read when the URL carries no password
 MAX_OWED = 10_000  # slot releases kept for Redis's return; past it the lease TTL frees them
@@ -124,7 +124,16 @@ class RedisState:
         return cls(client, location, cluster, timeout, retry_interval, clock)
 
     def __attrs_post_init__(self) -> None:
-        for name in ("TAKE", "SETTLE", "LEASE", "COOL", "COOLING", "CLAIM_PROBE", "HEARTBEAT"):
+        for name in (
+            "TAKE",
+            "SETTLE",
+            "OBSERVE",
+            "LEASE",
+            "COOL",
+            "COOLING",
+            "CLAIM_PROBE",
+            "HEARTBEAT",
+        ):
             self._scripts[name] = self.client.register_script(getattr(scripts, name))
 
     async def __aenter__(self) -> RedisState:
@@ -212,10 +221,7 @@ class RedisState:
     async def take(
         self, scope: str, windows: tuple[Window, ...], tokens: int, now: float
     ) -> float | None:
-        if not windows:
-            await trio.lowlevel.checkpoint()
-            return None  # nothing limits it, nothing to record
-        longest = max((_ms(window.seconds) for window in windows), default=1)
+        longest = max((_ms(window.seconds) for window in windows), default=1000)
         args: list[str | int] = [repr(now), tokens, longest]
         for window in windows:
             args += [
@@ -225,19 +231,39 @@ class RedisState:
                 _ms(window.seconds),
             ]
         try:
-            answers = await self._script("TAKE", self._window_keys(scope, windows), args)
+            keys = [*self._window_keys(scope, windows), self.key("caps", scope)]
+            answers = await self._script("TAKE", keys, args)
         except Unavailable:
             shares = tuple(window.divided(self.last_instances) for window in windows)
             return self.local.take_now(scope, shares, tokens, now)
         if answers is None:
             self.local.record(scope, windows, tokens, now)
             return None
+        *by_window, capped = answers
         waits = [
             math.inf if answer == "never" else float(answer) + window.seconds - now
-            for answer, window in zip(answers, windows, strict=True)
+            for answer, window in zip(by_window, windows, strict=True)
             if answer != ""
         ]
+        if capped != "":
+            waits.append(float(capped) - now)
         return max(waits)
+
+    async def observe(self, scope: str, caps: tuple[Cap, ...]) -> None:
+        self.local.observe_now(scope, caps)  # what this instance would go by without Redis
+        if not caps:
+            await trio.lowlevel.checkpoint()
+            return
+        lives = max(cap.until for cap in caps) - self.clock()
+        args: list[str | int] = [max(_ms(lives), 1000)]
+        for cap in caps:
+            check_name(cap.name)
+            value = f"{cap.kind}|{cap.remaining}|{cap.until!r}|{cap.seen!r}"
+            args += [cap.name, value, repr(cap.seen)]
+        try:
+            await self._script("OBSERVE", [self.key("caps", scope)], args)
+        except Unavailable:
+            pass  # kept locally above
 
     async def settle(self, scope: str, token_delta: int, now: float) -> None:
         spans = self.local.spans.get(scope, ())

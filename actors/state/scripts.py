@@ -31,15 +31,18 @@ local function parse(member)
 end
 """
 
-# KEYS: seq, then log and sum of each window. ARGV: now, tokens, seq's expiry (ms), then per
-# window: cutoff (now - seconds), max requests (-1: none), max tokens (-1: none), expiry (ms).
-# Returns nil when recorded; else a table, one string per window: "" (room), the score of the
-# entry whose departure makes room, or "never".
+# KEYS: seq, then log and sum of each window, then the scope's caps. ARGV: now, tokens, seq's
+# expiry (ms), then per window: cutoff (now - seconds), max requests (-1: none), max tokens (-1:
+# none), expiry (ms). Returns nil when recorded; else a table, one string per window: "" (room),
+# the score of the entry whose departure makes room, or "never"; then one for the caps: "" or
+# the `until` (as stored) of the latest-ending cap with too little left.
+# A cap is a field of the caps hash: name -> "<kind>|<remaining>|<until>|<seen>".
 TAKE = (
     _PARSE
     + """
 local now, tokens = ARGV[1], tonumber(ARGV[2])
-local windows = (#KEYS - 1) / 2
+local windows = (#KEYS - 2) / 2
+local caps = KEYS[#KEYS]
 
 local function counted(log, sum, cutoff, expiry)
   if redis.call('EXISTS', sum) == 0 then
@@ -112,7 +115,28 @@ for i = 1, windows do
   if answer ~= '' then blocked = true end
   answers[i] = answer
 end
+
+local capped, spent = '', {}
+local held = redis.call('HGETALL', caps)
+for j = 1, #held, 2 do
+  local kind, left, ends, seen = string.match(held[j + 1], '^(%a+)|(%-?%d+)|([^|]+)|([^|]+)$')
+  if kind == nil or tonumber(ends) <= tonumber(now) then
+    redis.call('HDEL', caps, held[j])  -- the upstream's window has reset (or the field is junk)
+  else
+    local need = 1
+    if kind == 'tokens' then need = tokens end
+    left = tonumber(left)
+    if left < need then
+      if capped == '' or tonumber(ends) > tonumber(capped) then capped = ends end
+    else
+      spent[#spent + 1] = {held[j], kind .. '|' .. (left - need) .. '|' .. ends .. '|' .. seen}
+    end
+  end
+end
+answers[windows + 1] = capped
+if capped ~= '' then blocked = true end
 if blocked then return answers end
+for _, cap in ipairs(spent) do redis.call('HSET', caps, cap[1], cap[2]) end
 
 local member = now .. '|' .. redis.call('INCR', KEYS[1]) .. ':1:' .. ARGV[2]
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
@@ -127,6 +151,22 @@ end
 return nil
 """
 )
+
+# KEYS: the scope's caps hash. ARGV: the hash's expiry (ms), then per cap: name, value (as in
+# TAKE), seen. A cap replaces the field of its name unless that one was seen later.
+OBSERVE = """
+for i = 2, #ARGV, 3 do
+  local current = redis.call('HGET', KEYS[1], ARGV[i])
+  local seen = current and string.match(current, '|([^|]+)$')
+  if not (seen and tonumber(seen) > tonumber(ARGV[i + 2])) then
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  end
+end
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+end
+return 1
+"""
 
 # KEYS: seq, then log and sum of each window. ARGV: now, tokens, then expiry (ms) per window.
 # Records `tokens` without a request in every existing window (a positive settle).

@@ -18,6 +18,15 @@ The semantics, identical in both backends:
   blocked windows, of the moment enough of the oldest entries will have dropped out. A
   request that can never fit (`max_requests == 0`, or `tokens > max_tokens`) answers
   `math.inf`. A scope must always be taken with the same windows (same `seconds`).
+  A take also answers to the scope's live caps (below): a cap with less left than the take
+  needs (1 for `requests`, `tokens` for `tokens`) blocks it until the cap's `until`; a take
+  that is recorded spends its need from every live cap. A take with no windows checks and
+  spends only the caps.
+- **Caps** (`observe`): what an upstream's rate-limit headers said of a key's window, as a
+  fact for the whole fleet: `remaining` requests or tokens until `until`, as of `seen`. A cap
+  replaces the one of the same name unless that one was seen later (older news), and is gone
+  at `until` (the upstream's reset). Between observations every instance's takes spend it,
+  so the fleet paces to what the upstream has left, not each instance to what it alone saw.
 - **Settling tokens** (`settle`): tokens are estimated up front. A positive correction is
   recorded at `now` as tokens without a request (the usage happened, so it counts, a little
   later than it did: cautious). A negative one is ignored: the estimate stays counted until it
@@ -63,6 +72,21 @@ class Window:
         )
 
 
+@attrs.frozen
+class Cap:
+    """An upstream's word on one window of a key: `remaining` requests or tokens (`kind`)
+    until `until`, as of `seen` (both wall clock). `name` is the header family's."""
+
+    name: str
+    kind: str  # "requests" | "tokens"
+    remaining: int
+    until: float
+    seen: float
+
+    def need(self, tokens: int) -> int:
+        return 1 if self.kind == "requests" else tokens
+
+
 def _share(limit: int | None, instances: int) -> int | None:
     if limit is None or limit == 0:
         return limit
@@ -90,6 +114,8 @@ class SharedState(Protocol):
     ) -> float | None: ...
 
     async def settle(self, scope: str, token_delta: int, now: float) -> None: ...
+
+    async def observe(self, scope: str, caps: tuple[Cap, ...]) -> None: ...
 
     async def lease(self, key: str, cap: int, lease_id: str, ttl: float, now: float) -> bool: ...
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import attrs
 import trio
 
-from actors.state.shared import Window
+from actors.state.shared import Cap, Window
 
 
 @attrs.frozen
@@ -42,6 +42,9 @@ class Solo:
 
     async def settle(self, scope: str, token_delta: int, now: float) -> None:
         await trio.lowlevel.checkpoint()  # the book settles its own reservation
+
+    async def observe(self, scope: str, caps: tuple[Cap, ...]) -> None:
+        await trio.lowlevel.checkpoint()  # the book that read the headers paces the only sender
 
     async def lease(self, key: str, cap: int, lease_id: str, ttl: float, now: float) -> bool:
         await trio.lowlevel.checkpoint()

@@ -12,7 +12,7 @@ from actors.fleet_keys import FleetKeys
 from actors.keypool import Busy, Cooling, KeyPool
 from actors.messages import Admit, Observe
 from actors.ratelimit import RateLimitTracker
-from actors.ratelimit_book import RateLimitBook
+from actors.ratelimit_book import RateLimitBook, Reservation, Skip, WaitUntil
 from actors.state import LocalState
 from config.model import CooldownPolicy, Credential, Limits, RateLimits
 from protocols.failures import FailureClass, UpstreamFailure
@@ -111,3 +111,31 @@ async def test_an_admit_nobody_waits_for_takes_nothing_from_the_fleet() -> None:
     await tracker.handle(Admit("k#1", "m", 10, float("inf"), send), now=0.0)
     scope, windows = book.fleet_windows("k#1", "m") or ("", ())
     assert await shared.take("p/" + scope, windows, 10, time.time()) is None  # still room
+
+
+async def _admit(tracker: RateLimitTracker, deadline: float = float("inf")) -> object:
+    send, receive = trio.open_memory_channel[object](1)
+    await tracker.handle(Admit("k#1", "m", 10, deadline, send), now=0.0)
+    return receive.receive_nowait()
+
+
+async def test_what_one_instance_reads_of_the_upstreams_count_paces_the_fleet() -> None:
+    """Instance A reads "2 requests left for 30 s" on a reply; instance B, which never saw
+    that reply, spends the same two and then holds back until the reset (no limits are
+    configured: the upstream's headers are all either instance knows)."""
+    shared = LocalState()
+    a = RateLimitTracker(RateLimitBook(), ("k#1",), shared, "p")
+    b = RateLimitTracker(RateLimitBook(), ("k#1",), shared, "p")
+    left = WindowState("requests", "requests", "minute", 100, 2, 30.0)
+    await a.handle(Observe("k#1", "m", (left,), None, None), now=0.0)
+    assert isinstance(await _admit(b), Reservation)
+    assert isinstance(await _admit(b), Reservation)
+    refused = await _admit(b, deadline=5.0)  # the upstream's count is spent, fleet-wide
+    assert isinstance(refused, Skip) and refused.window == "fleet window"
+    assert refused.until is not None and 28.0 < refused.until <= 30.0
+    waits = await _admit(b)  # a caller that can wait is told until when
+    assert isinstance(waits, WaitUntil) and 28.0 < waits.at <= 30.0
+    # a later reply's count replaces it (here: the upstream's window reset early)
+    fresh = WindowState("requests", "requests", "minute", 100, 50, 30.0)
+    await b.handle(Observe("k#1", "m", (fresh,), None, None), now=0.0)
+    assert isinstance(await _admit(a), Reservation)

@@ -11,7 +11,7 @@ import attrs
 import pytest
 import trio
 
-from actors.state import LocalState, SharedState, Window
+from actors.state import Cap, LocalState, SharedState, Window
 from actors.state.redis_state import RedisState
 from tests.redis_server import redis_server
 
@@ -102,6 +102,52 @@ async def test_settle_counts_more_tokens_and_ignores_fewer(backend: Backend) -> 
     await state.settle("s", -40, 1020.0)  # shorter: the estimate stays counted
     assert await state.take("s", window, 20, 1020.0) is None  # 50 + 30 + 20 == 100
     assert await state.take("s", window, 51, 1061.0) == 9.0  # the settled 30 leaves at 1070
+
+
+async def test_a_cap_is_spent_by_every_take_until_its_reset(backend: Backend) -> None:
+    state = backend.state
+    await state.observe("p/k/model:m", (Cap("requests", "requests", 2, 1030.0, 1000.0),))
+    assert await state.take("p/k/model:m", (), 0, 1001.0) is None
+    assert await state.take("p/k/model:m", (), 0, 1002.0) is None
+    assert await state.take("p/k/model:m", (), 0, 1003.0) == 27.0  # none left until 1030
+    assert await state.take("p/k/model:x", (), 0, 1003.0) is None  # scopes are apart
+    assert await state.take("p/k/model:m", (), 0, 1030.0) is None  # reset: the cap is gone
+    assert await state.take("p/k/model:m", (), 0, 1030.5) is None
+
+
+async def test_a_token_cap_and_windows_both_bound_a_take(backend: Backend) -> None:
+    state, windows = backend.state, (Window(60, max_requests=10),)
+    await state.observe("s", (Cap("tokens-minute", "tokens", 100, 1020.0, 1000.0),))
+    assert await state.take("s", windows, 60, 1001.0) is None
+    assert await state.take("s", windows, 60, 1002.0) == 18.0  # 40 tokens left until 1020
+    assert await state.take("s", windows, 40, 1002.0) is None  # exactly what is left
+    full = (Window(60, max_requests=2),)
+    assert await state.take("s", full, 0, 1003.0) == 58.0  # the window, not the cap, blocks
+    # both block: the answer is the later of the window (1061) and the cap (1020)
+    await state.observe("s", (Cap("tokens-minute", "tokens", 0, 1020.0, 1003.0),))
+    assert await state.take("s", full, 1, 1004.0) == 57.0
+
+
+async def test_a_refused_take_spends_no_cap(backend: Backend) -> None:
+    state = backend.state
+    caps = (
+        Cap("requests", "requests", 1, 1030.0, 1000.0),
+        Cap("tokens", "tokens", 10, 1010.0, 1000.0),
+    )
+    await state.observe("s", caps)
+    assert await state.take("s", (), 50, 1001.0) == 9.0  # the token cap resets at 1010
+    assert await state.take("s", (), 5, 1001.0) is None  # the request cap was not spent
+    assert await state.take("s", (), 5, 1002.0) == 28.0
+
+
+async def test_older_news_does_not_replace_a_cap(backend: Backend) -> None:
+    state = backend.state
+    await state.observe("s", (Cap("requests", "requests", 0, 1030.0, 1005.0),))
+    await state.observe("s", (Cap("requests", "requests", 50, 1030.0, 1001.0),))  # older
+    assert await state.take("s", (), 0, 1006.0) == 24.0
+    await state.observe("s", (Cap("requests", "requests", 1, 1040.0, 1006.0),))  # newer
+    assert await state.take("s", (), 0, 1006.5) is None
+    assert await state.take("s", (), 0, 1007.0) == 33.0
 
 
 async def test_leases_are_capped_renewable_released_and_expire(backend: Backend) -> None:
