@@ -126,6 +126,56 @@ async def test_the_fleet_spends_a_keys_minute_once(tmp_path: Path) -> None:
     assert stats[0]["instance"] != stats[1]["instance"]
 
 
+async def test_what_one_instance_reads_of_an_upstreams_count_paces_the_other(
+    tmp_path: Path,
+) -> None:
+    """Instance a's reply says the key has 1 request left for 120 s; instance b, which never
+    saw it, then gets four calls at once: it sends one to the upstream and fails the other
+    three over, rather than sending all four into the upstream's last request (three 429s)."""
+    metered_calls = 0
+
+    def metered(request: SimRequest) -> Any:
+        nonlocal metered_calls
+        metered_calls += 1
+        left = 2 - metered_calls
+        if left < 0:
+            return Error.rate_limited(retry_after=120)
+        headers = {
+            "x-ratelimit-limit-requests": "2",
+            "x-ratelimit-remaining-requests": str(left),
+            "x-ratelimit-reset-requests": "120s",
+        }
+        return Complete("metered", delay=0.5, headers=headers)
+
+    with trio.fail_after(90):
+        async with redis_server() as redis, trio.open_nursery() as nursery:
+            upstreams = await start_upstreams(
+                nursery, metered=metered, gamma=always(Complete("gamma"))
+            )
+            async with fleet(
+                tmp_path,
+                upstreams,
+                redis.url,
+                virtual_models={"vm": ["metered/m", "gamma/m"]},
+                timeouts={"total": 20, "first_byte": 5},
+            ) as (a, b):
+                first = await chat(a, "vm")
+                replies: list[httpx2.Response] = []
+
+                async def call() -> None:
+                    replies.append(await chat(b, "vm"))
+
+                async with trio.open_nursery() as crowd:
+                    for _ in range(4):
+                        crowd.start_soon(call)
+            nursery.cancel_scope.cancel()
+    assert first.headers["x-baton-route"] == "metered/m=200"
+    assert [reply.status_code for reply in replies] == [200] * 4
+    routes = sorted(reply.headers["x-baton-route"] for reply in replies)
+    assert metered_calls == 2, routes  # a's one, and the one b had left
+    assert routes == ["metered/m=200"] + ["metered/m=full,gamma/m=200"] * 3
+
+
 async def test_cooldowns_responses_and_key_slots_are_the_fleets(tmp_path: Path) -> None:
     beta_calls = 0
 
