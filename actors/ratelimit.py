@@ -194,11 +194,10 @@ class RateLimitTracker:
         """Room here: is there room in the fleet's windows and under the upstream's caps? If
         so it is taken (counted for every instance in one atomic step), else when there will
         be."""
-        fleet = self.book.fleet_windows(message.key, message.model)
+        wall = wall_time.time()
+        fleet = self.book.fleet_windows(message.key, message.model, wall)
         scope, windows = fleet or (self.book.fleet_scope(message.key, message.model), ())
-        wait = await self.shared.take(
-            f"{self.provider}/{scope}", windows, message.tokens, wall_time.time()
-        )
+        wait = await self.shared.take(f"{self.provider}/{scope}", windows, message.tokens, wall)
         if wait is None:
             return Go()
         if math.isinf(wait):

@@ -32,6 +32,7 @@ window afresh (a provider whose daily quotas reset at a fixed time).
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime, time
 from typing import Any
 
 import attrs
@@ -40,6 +41,17 @@ from actors.rolling_window import RollingWindow
 from actors.state.shared import Window
 from config.model import Limits, ProviderConfig, RateLimits
 from protocols.ratelimit_headers import WindowState
+
+DAY = 86_400.0
+
+
+def next_reset(wall: float, at: time) -> float:
+    """The first wall-clock moment after `wall` (seconds since the epoch) whose UTC time of
+    day is `at`. A UTC day is always `DAY` long (leap seconds are not counted)."""
+    day = datetime.fromtimestamp(wall, UTC).date()
+    moment = datetime.combine(day, at, tzinfo=UTC).timestamp()
+    return moment if moment > wall else moment + DAY
+
 
 BYTES_PER_TOKEN = 4
 SNAPSHOT_VERSION = 1
@@ -121,6 +133,7 @@ class RateLimitBook:
     """The rate-limit state of one provider's keys. Keys are named by alias, never secret."""
 
     rate_limits: RateLimits = attrs.field(factory=RateLimits)
+    daily_reset: time | None = None  # the UTC time of day the day windows start afresh
     version: int = attrs.field(init=False, default=0)
     _tallies: dict[Scope, Tally] = attrs.field(init=False, factory=dict)
     _group_of: dict[str, str] = attrs.field(init=False, factory=dict)
@@ -131,7 +144,7 @@ class RateLimitBook:
 
     @classmethod
     def for_provider(cls, provider: ProviderConfig) -> RateLimitBook:
-        return cls(provider.rate_limits)
+        return cls(provider.rate_limits, provider.daily_reset_utc)
 
     def decide(
         self, key: str, model: str, tokens: int, now: float, *, deadline: float = math.inf
@@ -317,19 +330,22 @@ class RateLimitBook:
         for tally in self._tallies.values():
             tally.day = RollingWindow.day()
 
-    def fleet_windows(self, key: str, model: str) -> tuple[str, tuple[Window, ...]] | None:
+    def fleet_windows(
+        self, key: str, model: str, wall: float
+    ) -> tuple[str, tuple[Window, ...]] | None:
         """The configured windows of `key` x `model` as a shared state keeps them for the
-        whole fleet (`actors.state`): the scope's name and its minute and day windows (the
-        day rolling, where this book's may restart at `daily_reset_utc`); None if nothing is
-        configured. The upstream's own headers stay each instance's to read."""
+        whole fleet (`actors.state`) at wall-clock `wall`: the scope's name and its minute and
+        day windows (the day fixed, ending at the next `daily_reset_utc`, where one is set, as
+        this book's restarts then; else rolling); None if nothing is configured."""
         limits = self.rate_limits.limits_for(model)
         if not limits.configured:
             return None
+        day_ends = None if self.daily_reset is None else next_reset(wall, self.daily_reset)
         windows = tuple(
-            Window(seconds, requests, tokens)
-            for seconds, requests, tokens in (
-                (60.0, limits.rpm, limits.tpm),
-                (86_400.0, limits.rpd, limits.tpd),
+            Window(seconds, requests, tokens, ends)
+            for seconds, requests, tokens, ends in (
+                (60.0, limits.rpm, limits.tpm, None),
+                (DAY, limits.rpd, limits.tpd, day_ends),
             )
             if requests is not None or tokens is not None
         )

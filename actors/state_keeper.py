@@ -27,7 +27,7 @@ import math
 import sqlite3
 import time as wall_time
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, time
+from datetime import time
 from pathlib import Path
 from typing import Any
 
@@ -36,24 +36,15 @@ import trio
 from loguru import logger
 
 from actors.keypool import KeyPool
-from actors.ratelimit_book import RateLimitBook
+from actors.ratelimit_book import RateLimitBook, next_reset
 from actors.store.state import ProviderState, StateTables
 from config.model import Config
 
 STATE_FILE = "state.sqlite3"
 SAVE_EVERY = 5.0
 SHUTDOWN_GRACE = 5.0
-DAY = 86_400.0
 # What a bad saved row can raise on restore: it is dropped, the rest restored.
 _BAD_ROW = (AttributeError, KeyError, TypeError, ValueError)
-
-
-def next_reset(wall: float, at: time) -> float:
-    """The first wall-clock moment after `wall` (seconds since the epoch) whose UTC time of
-    day is `at`. A UTC day is always `DAY` long (leap seconds are not counted)."""
-    day = datetime.fromtimestamp(wall, UTC).date()
-    moment = datetime.combine(day, at, tzinfo=UTC).timestamp()
-    return moment if moment > wall else moment + DAY
 
 
 @attrs.define

@@ -34,6 +34,7 @@ class Log:
     entries: deque[tuple[float, int, int]] = attrs.field(factory=deque)
     requests: int = 0
     tokens: int = 0
+    ends: float | None = None  # a fixed window's period: the log counts only that one
 
     def prune(self, cutoff: float) -> None:
         """Drop every entry at or before `cutoff` (= now - seconds): it has left the window."""
@@ -64,6 +65,7 @@ def window_wait(log: Log, window: Window, tokens: int, now: float) -> float:
     """0.0 if one more request of `tokens` fits in `window` now, NEVER if it never will, else
     the seconds until it will. The log must be pruned to `now`."""
     wait = 0.0
+    fixed = window.ends is not None
     for limit, have, amount, field in (
         (window.max_requests, log.requests, 1, 1),
         (window.max_tokens, log.tokens, tokens, 2),
@@ -73,7 +75,9 @@ def window_wait(log: Log, window: Window, tokens: int, now: float) -> float:
         if amount > limit:
             return NEVER
         excess = have + amount - limit
-        if excess > 0:
+        if excess > 0 and fixed:
+            wait = max(wait, window.lives(now))  # all of it leaves at once, at its end
+        elif excess > 0:
             wait = max(wait, log.ready_at(excess, field) + window.seconds - now)
     return wait
 
@@ -83,8 +87,8 @@ class LocalState:
     """Rate windows, leases, cooldowns, probe claims and heartbeats of this process alone."""
 
     clock: Callable[[], float] = time.time
-    logs: dict[tuple[str, float], Log] = attrs.field(factory=dict)
-    spans: dict[str, tuple[float, ...]] = attrs.field(factory=dict)  # scope -> its windows
+    logs: dict[tuple[str, str], Log] = attrs.field(factory=dict)  # (scope, window span) -> log
+    spans: dict[str, tuple[Window, ...]] = attrs.field(factory=dict)  # scope -> its windows
     caps: dict[str, dict[str, Cap]] = attrs.field(factory=dict)  # scope -> name -> cap
     leases: dict[str, dict[str, float]] = attrs.field(factory=dict)  # key -> id -> expiry
     cooldowns: dict[tuple[str, str], float] = attrs.field(factory=dict)
@@ -106,15 +110,17 @@ class LocalState:
 
     # -- the bookkeeping ------------------------------------------------------------------
 
-    def _log(self, scope: str, seconds: float, now: float) -> Log:
-        log = self.logs.setdefault((scope, seconds), Log())
-        log.prune(now - seconds)
+    def _log(self, scope: str, window: Window, now: float) -> Log:
+        log = self.logs.get((scope, window.span))
+        if log is None or log.ends != window.ends:  # new, or a fixed window's next period
+            log = self.logs[(scope, window.span)] = Log(ends=window.ends)
+        log.prune(now - window.seconds)
         return log
 
     def take_now(
         self, scope: str, windows: tuple[Window, ...], tokens: int, now: float
     ) -> float | None:
-        waits = [window_wait(self._log(scope, w.seconds, now), w, tokens, now) for w in windows]
+        waits = [window_wait(self._log(scope, w, now), w, tokens, now) for w in windows]
         live = self._live_caps(scope, now)
         waits += [cap.until - now for cap in live if cap.remaining < cap.need(tokens)]
         if any(waits):
@@ -134,9 +140,9 @@ class LocalState:
 
     def record(self, scope: str, windows: tuple[Window, ...], tokens: int, now: float) -> None:
         """Count one request of `tokens` in every window, room or not (what Redis granted)."""
-        self.spans[scope] = tuple(window.seconds for window in windows)
+        self.spans[scope] = windows
         for window in windows:
-            self._log(scope, window.seconds, now).add(now, 1, tokens)
+            self._log(scope, window, now).add(now, 1, tokens)
         held = self.caps.get(scope, {})
         for name, cap in held.items():
             if cap.until > now:
@@ -152,8 +158,8 @@ class LocalState:
     def settle_now(self, scope: str, token_delta: int, now: float) -> None:
         if token_delta <= 0:
             return
-        for seconds in self.spans.get(scope, ()):
-            self._log(scope, seconds, now).add(now, 0, token_delta)
+        for window in self.spans.get(scope, ()):
+            self._log(scope, window, now).add(now, 0, token_delta)
 
     def lease_now(
         self, key: str, cap: int, lease_id: str, ttl: float, now: float, *, force: bool = False

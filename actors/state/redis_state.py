@@ -60,10 +60,6 @@ def _ms(seconds: float) -> int:
     return math.ceil(seconds * 1000) + 1000
 
 
-def _span(seconds: float) -> str:
-    return str(int(seconds)) if seconds == int(seconds) else repr(seconds)
-
-
 @attrs.define
 class RedisState:
     """Shared state in Redis; see the module docstring for the degraded mode.
@@ -214,21 +210,20 @@ class RedisState:
     def _window_keys(self, scope: str, windows: tuple[Window, ...]) -> list[str]:
         keys = [self.key("seq", scope)]
         for window in windows:
-            span = _span(window.seconds)
-            keys += [self.key("log", span, scope), self.key("sum", span, scope)]
+            keys += [self.key("log", window.name, scope), self.key("sum", window.name, scope)]
         return keys
 
     async def take(
         self, scope: str, windows: tuple[Window, ...], tokens: int, now: float
     ) -> float | None:
-        longest = max((_ms(window.seconds) for window in windows), default=1000)
+        longest = max((_ms(window.lives(now)) for window in windows), default=1000)
         args: list[str | int] = [repr(now), tokens, longest]
         for window in windows:
             args += [
                 repr(now - window.seconds),
                 -1 if window.max_requests is None else window.max_requests,
                 -1 if window.max_tokens is None else window.max_tokens,
-                _ms(window.seconds),
+                _ms(window.lives(now)),
             ]
         try:
             keys = [*self._window_keys(scope, windows), self.key("caps", scope)]
@@ -241,7 +236,11 @@ class RedisState:
             return None
         *by_window, capped = answers
         waits = [
-            math.inf if answer == "never" else float(answer) + window.seconds - now
+            math.inf
+            if answer == "never"
+            else window.lives(now)
+            if window.ends is not None  # a fixed window empties at once, at its end
+            else float(answer) + window.seconds - now
             for answer, window in zip(by_window, windows, strict=True)
             if answer != ""
         ]
@@ -271,8 +270,8 @@ class RedisState:
         if token_delta <= 0 or not spans:
             await trio.lowlevel.checkpoint()
             return
-        windows = tuple(Window(seconds) for seconds in spans)
-        args: list[str | int] = [repr(now), token_delta, *(_ms(s) for s in spans)]
+        windows = spans
+        args: list[str | int] = [repr(now), token_delta, *(_ms(w.lives(now)) for w in windows)]
         try:
             await self._script("SETTLE", self._window_keys(scope, windows), args)
         except Unavailable:

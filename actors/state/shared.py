@@ -18,6 +18,9 @@ The semantics, identical in both backends:
   blocked windows, of the moment enough of the oldest entries will have dropped out. A
   request that can never fit (`max_requests == 0`, or `tokens > max_tokens`) answers
   `math.inf`. A scope must always be taken with the same windows (same `seconds`).
+  A window with `ends` is fixed instead (a provider's day from `daily_reset_utc`): it counts
+  what was taken since it began and is empty from `ends` on (the next take passes the next
+  `ends`); a fixed window that is full answers `ends - now`.
   A take also answers to the scope's live caps (below): a cap with less left than the take
   needs (1 for `requests`, `tokens` for `tokens`) blocks it until the cap's `until`; a take
   that is recorded spends its need from every live cap. A take with no windows checks and
@@ -57,18 +60,37 @@ SEPARATOR = "\x1f"  # joins key and scope in stored names; neither may contain i
 @attrs.frozen
 class Window:
     """A rolling window: at most `max_requests` requests and `max_tokens` tokens within any
-    `seconds`; None means that dimension is not limited."""
+    `seconds`; None means that dimension is not limited. With `ends` (wall clock), a fixed
+    window instead: the `seconds` up to `ends`, empty again from `ends` on."""
 
     seconds: float
     max_requests: int | None = None
     max_tokens: int | None = None
+    ends: float | None = None
+
+    @property
+    def span(self) -> str:
+        """What tells this window's count apart from the scope's other windows'."""
+        seconds = self.seconds
+        return str(int(seconds)) if seconds == int(seconds) else repr(seconds)
+
+    @property
+    def name(self) -> str:
+        """`span`, and for a fixed window its period's end: each period counts apart."""
+        return self.span if self.ends is None else f"{self.span}@{self.ends!r}"
+
+    def lives(self, now: float) -> float:
+        """Seconds from `now` that what is taken now may still count."""
+        return self.seconds if self.ends is None else max(0.0, self.ends - now)
 
     def divided(self, instances: int) -> Window:
         """This window's share for one of `instances` (each limit floored, but at least 1)."""
         if instances <= 1:
             return self
-        return Window(
-            self.seconds, _share(self.max_requests, instances), _share(self.max_tokens, instances)
+        return attrs.evolve(
+            self,
+            max_requests=_share(self.max_requests, instances),
+            max_tokens=_share(self.max_tokens, instances),
         )
 
 

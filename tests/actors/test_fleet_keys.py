@@ -109,7 +109,7 @@ async def test_an_admit_nobody_waits_for_takes_nothing_from_the_fleet() -> None:
     send, receive = trio.open_memory_channel[object](1)
     receive.close()  # the requester gave up before the tracker got to it
     await tracker.handle(Admit("k#1", "m", 10, float("inf"), send), now=0.0)
-    scope, windows = book.fleet_windows("k#1", "m") or ("", ())
+    scope, windows = book.fleet_windows("k#1", "m", time.time()) or ("", ())
     assert await shared.take("p/" + scope, windows, 10, time.time()) is None  # still room
 
 

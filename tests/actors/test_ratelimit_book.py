@@ -413,3 +413,24 @@ def test_a_quota_group_gone_from_the_config_is_not_restored() -> None:
     assert ungrouped.used("k", "m1", 2.0).requests_minute == 0
     grouped.restore(saved, 2.0, elapsed=1.0)
     assert grouped.headroom("k", 2.0) == {"rpm": {"limit": 5, "used": 1, "remaining": 4}}
+
+
+def test_the_fleets_day_window_ends_at_the_daily_reset_where_one_is_set() -> None:
+    from datetime import time as time_of_day
+
+    from actors.ratelimit_book import next_reset
+
+    limits = RateLimits(limits=Limits(rpm=10, rpd=100))
+    wall = 1_765_000_000.0
+    rolling = RateLimitBook(limits).fleet_windows("k", "m", wall)
+    assert rolling is not None
+    assert [(w.seconds, w.max_requests, w.ends) for w in rolling[1]] == [
+        (60.0, 10, None),
+        (86_400.0, 100, None),
+    ]
+    fixed = RateLimitBook(limits, time_of_day(7, 0)).fleet_windows("k", "m", wall)
+    assert fixed is not None and fixed[0] == rolling[0] == "k/model:m"
+    minute, day = fixed[1]
+    assert minute.ends is None
+    assert day.ends == next_reset(wall, time_of_day(7, 0)) and wall < day.ends <= wall + 86_400
+    assert RateLimitBook().fleet_windows("k", "m", wall) is None  # nothing configured

@@ -104,6 +104,21 @@ async def test_settle_counts_more_tokens_and_ignores_fewer(backend: Backend) -> 
     assert await state.take("s", window, 51, 1061.0) == 9.0  # the settled 30 leaves at 1070
 
 
+async def test_a_fixed_window_empties_at_its_end(backend: Backend) -> None:
+    state = backend.state
+    today = (Window(86_400, max_requests=2, max_tokens=100, ends=1100.0),)
+    assert await state.take("s", today, 10, 1000.0) is None
+    await state.settle("s", 80, 1005.0)  # the answer was longer: 90 tokens today
+    assert await state.take("s", today, 20, 1010.0) == 90.0  # tokens: until the day ends
+    assert await state.take("s", today, 10, 1010.0) is None  # exactly 100, 2 requests
+    assert await state.take("s", today, 0, 1099.0) == 1.0
+    tomorrow = (Window(86_400, max_requests=2, max_tokens=100, ends=87_500.0),)
+    assert await state.take("s", tomorrow, 50, 1100.0) is None  # a new day starts empty
+    assert await state.take("s", tomorrow, 50, 1101.0) is None
+    assert await state.take("s", tomorrow, 0, 1102.0) == 86_398.0
+    assert await state.take("s", tomorrow, 101, 1102.0) == math.inf  # never fits
+
+
 async def test_a_cap_is_spent_by_every_take_until_its_reset(backend: Backend) -> None:
     state = backend.state
     await state.observe("p/k/model:m", (Cap("requests", "requests", 2, 1030.0, 1000.0),))

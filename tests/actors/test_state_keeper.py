@@ -7,8 +7,8 @@ from typing import Any
 import trio
 
 from actors.keypool import KeyPool
-from actors.ratelimit_book import Go, RateLimitBook, WaitUntil
-from actors.state_keeper import DAY, Kept, StateKeeper, next_reset
+from actors.ratelimit_book import DAY, Go, RateLimitBook, WaitUntil, next_reset
+from actors.state_keeper import Kept, StateKeeper
 from actors.store import ProviderState, StateTables
 from config.model import Credential, Limits, RateLimits
 from protocols.failures import FailureClass, UpstreamFailure
