@@ -7,7 +7,9 @@ local bookkeeping); what the fleet must agree on crosses over as facts:
 - **Cooldowns.** A failure that cools a key here is written to the shared state with its end
   (wall-clock); before serving its queue, a pool reads the provider's shared cooldowns and
   imposes them on its own book (`KeyPool.impose`). So a 429 on one instance keeps every
-  instance off the key until its Retry-After. An auth failure cools the whole key (`*`).
+  instance off the key until its Retry-After. An auth failure cools the whole key (`*`), as
+  does a lockout (`*lockout`). Each carries its ladder's strikes, and an instance's ladder
+  rises to the fleet's, so a key failing on several instances escalates as it would on one.
 - **Concurrency.** A key with `max_concurrent_per_key` also takes one of its shared slots
   (`lease`, with a TTL so a crashed instance's slots free themselves); if the fleet has none
   free, the key is passed over as busy and the queue is looked at again shortly
@@ -27,13 +29,15 @@ from collections import defaultdict
 
 import attrs
 
-from actors.keypool import KeyPool
+from actors.keypool import AUTH, LOCKOUT, KeyPool
 from actors.state import SharedState, Solo
-from protocols.failures import FailureClass, UpstreamFailure
+from protocols.failures import UpstreamFailure
 
 LEASE_TTL = 900.0  # seconds a shared slot lives if its instance dies (longer than any call)
 FLEET_POLL = 0.05  # seconds between looks when the fleet's slots are all taken
-WHOLE_KEY = "*"
+# the shared scopes of a whole key's cooldown, by its cause (a model is never named so)
+WHOLE_KEY_SCOPES = {AUTH: "*", LOCKOUT: "*lockout"}
+WHOLE_KEY_CAUSES = {scope: cause for cause, scope in WHOLE_KEY_SCOPES.items()}
 
 
 @attrs.define
@@ -55,23 +59,31 @@ class FleetKeys:
         wall = time.time()
         cooled = await self.shared.cooling(f"{self.provider}/", wall)
         index_of = {f"{self.provider}/{key.alias}": index for index, key in enumerate(pool.keys)}
-        for (key, scope), until in cooled.items():
+        for (key, scope), (until, strikes) in cooled.items():
             index = index_of.get(key)
-            if index is not None:
-                model = None if scope == WHOLE_KEY else scope
-                pool.impose(index, model, now + (until - wall))
+            if index is None:
+                continue
+            cause = WHOLE_KEY_CAUSES.get(scope)
+            if cause is None:
+                pool.impose(index, scope, now + (until - wall), strikes)
+            else:
+                pool.impose(index, None, now + (until - wall), strikes, cause)
 
     async def share_cooldown(
         self, pool: KeyPool, index: int, model: str, failure: UpstreamFailure, now: float
     ) -> None:
-        """`failure` cooled `index` here: tell the fleet until when."""
+        """`failure` cooled `index` here: tell the fleet until when, and how far up its
+        ladder (the model's cooldown, and the whole key's when an auth failure or a lockout
+        closed it)."""
         if not failure.failure.cools_key:
             return
-        until = pool.cooling_until(index, model, now)
-        if until is None:
-            return
-        scope = WHOLE_KEY if failure.failure is FailureClass.AUTH else model
-        await self.shared.cool(self.key(pool, index), scope, time.time() + (until - now))
+        wall = time.time()
+        for cause, cooldown in pool.cooldowns_of(index, model):
+            if cooldown.until <= now:
+                continue  # half-open, not cooling
+            scope = model if cause is None else WHOLE_KEY_SCOPES[cause]
+            until = wall + (cooldown.until - now)
+            await self.shared.cool(self.key(pool, index), scope, until, cooldown.strikes)
 
     async def claim_probe(self, pool: KeyPool, index: int, model: str, now: float) -> bool:
         """The lease of `index` just taken is a probe here: is it this instance's to send?

@@ -176,18 +176,41 @@ class KeyPool:
             for cooled in (scope, ALL_MODELS)
         )
 
-    def impose(self, index: int, model: str | None, until: float) -> None:
+    def impose(
+        self,
+        index: int,
+        model: str | None,
+        until: float,
+        strikes: int = 1,
+        cause: str = AUTH,
+    ) -> None:
         """A cooldown another instance set (`actors.fleet_keys`): `model`'s scope (None: every
-        model) stays closed until `until`, as long as any of its own; strikes are its own."""
+        model, for `cause`) stays closed until `until`, as long as any of its own, and its
+        ladder stands at least at `strikes`, so the next failure here escalates from the
+        fleet's count."""
         scope = ALL_MODELS if model is None else self._scope(model)
         current = self._cooldowns.get((index, scope))
         if current is None:
-            self._cooldowns[(index, scope)] = Cooldown(until, 1, AUTH if model is None else None)
-        elif until > current.until:
-            current.until = until
+            cause_ = cause if model is None else None
+            self._cooldowns[(index, scope)] = Cooldown(until, strikes, cause_)
+        elif until > current.until or strikes > current.strikes:
+            current.until = max(until, current.until)
+            current.strikes = max(strikes, current.strikes)
         else:
             return
         self.version += 1
+
+    def cooldowns_of(self, index: int, model: str) -> list[tuple[str | None, Cooldown]]:
+        """The cooldowns that close `index` for `model`: the model's scope (named None) and
+        the whole key's (named by its cause), as they stand."""
+        found: list[tuple[str | None, Cooldown]] = []
+        own = self._cooldowns.get((index, self._scope(model)))
+        if own is not None:
+            found.append((None, own))
+        whole = self._cooldowns.get((index, ALL_MODELS))
+        if whole is not None:
+            found.append((whole.cause or AUTH, whole))
+        return found
 
     def next_free_at(
         self, model: str, now: float, exclude: frozenset[int] = frozenset()

@@ -4,9 +4,9 @@ claims, liveness), behind one interface (`SharedState`): `Solo` for a gateway of
 """
 
 from actors.state.local import LocalState
-from actors.state.shared import NEVER, Cap, SharedState, Window
+from actors.state.shared import NEVER, Cap, Cooled, SharedState, Window
 from actors.state.solo import Solo
 
-__all__ = ["NEVER", "Cap", "LocalState", "SharedState", "Solo", "Window"]
+__all__ = ["NEVER", "Cap", "Cooled", "LocalState", "SharedState", "Solo", "Window"]
 # `RedisState` is imported from `actors.state.redis_state` where a `state:` names a Redis:
 # coredis costs every process 13 MB that only a fleet needs.

@@ -24,7 +24,7 @@ from types import TracebackType
 import attrs
 import trio
 
-from actors.state.shared import NEVER, Cap, Window, check_name
+from actors.state.shared import NEVER, Cap, Cooled, Window, check_name
 
 
 @attrs.define
@@ -91,7 +91,7 @@ class LocalState:
     spans: dict[str, tuple[Window, ...]] = attrs.field(factory=dict)  # scope -> its windows
     caps: dict[str, dict[str, Cap]] = attrs.field(factory=dict)  # scope -> name -> cap
     leases: dict[str, dict[str, float]] = attrs.field(factory=dict)  # key -> id -> expiry
-    cooldowns: dict[tuple[str, str], float] = attrs.field(factory=dict)
+    cooldowns: dict[tuple[str, str], Cooled] = attrs.field(factory=dict)
     probes: dict[tuple[str, str], float] = attrs.field(factory=dict)
     instances: dict[str, float] = attrs.field(factory=dict)  # instance -> alive until
 
@@ -179,13 +179,15 @@ class LocalState:
             if not held:
                 del self.leases[key]
 
-    def cool_now(self, key: str, scope: str, until: float) -> None:
+    def cool_now(self, key: str, scope: str, until: float, strikes: int = 1) -> None:
         check_name(key, scope)
-        if self.cooldowns.get((key, scope), -math.inf) < until:
-            self.cooldowns[(key, scope)] = until
+        current = self.cooldowns.get((key, scope))
+        if current is not None:
+            until, strikes = max(until, current.until), max(strikes, current.strikes)
+        self.cooldowns[(key, scope)] = Cooled(until, strikes)
 
-    def cooling_now(self, prefix: str, now: float) -> dict[tuple[str, str], float]:
-        for ended in [pair for pair, until in self.cooldowns.items() if until <= now]:
+    def cooling_now(self, prefix: str, now: float) -> dict[tuple[str, str], Cooled]:
+        for ended in [pair for pair, cooled in self.cooldowns.items() if cooled.until <= now]:
             del self.cooldowns[ended]
         return {pair: end for pair, end in self.cooldowns.items() if pair[0].startswith(prefix)}
 
@@ -226,11 +228,11 @@ class LocalState:
         await trio.lowlevel.checkpoint()
         self.release_now(key, lease_id)
 
-    async def cool(self, key: str, scope: str, until: float) -> None:
+    async def cool(self, key: str, scope: str, until: float, strikes: int = 1) -> None:
         await trio.lowlevel.checkpoint()
-        self.cool_now(key, scope, until)
+        self.cool_now(key, scope, until, strikes)
 
-    async def cooling(self, prefix: str, now: float) -> dict[tuple[str, str], float]:
+    async def cooling(self, prefix: str, now: float) -> dict[tuple[str, str], Cooled]:
         await trio.lowlevel.checkpoint()
         return self.cooling_now(prefix, now)
 

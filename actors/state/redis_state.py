@@ -44,7 +44,7 @@ from loguru import logger
 
 from actors.state import scripts
 from actors.state.local import LocalState
-from actors.state.shared import SEPARATOR, Cap, Window, check_name
+from actors.state.shared import SEPARATOR, Cap, Cooled, Window, check_name
 
 PASSWORD_ENV = "BATON_REDIS_PASSWORD"  # read when the URL carries no password
 MAX_OWED = 10_000  # slot releases kept for Redis's return; past it the lease TTL frees them
@@ -311,23 +311,25 @@ class RedisState:
         if len(self._unreleased) < MAX_OWED:  # past it, the leases' own TTL frees them
             self._unreleased.append((redis_key, lease_id))
 
-    async def cool(self, key: str, scope: str, until: float) -> None:
-        self.local.cool_now(key, scope, until)  # checks the names
+    async def cool(self, key: str, scope: str, until: float, strikes: int = 1) -> None:
+        self.local.cool_now(key, scope, until, strikes)  # checks the names
+        keys = [self.key("cool"), self.key("strikes")]
         try:
-            await self._script("COOL", [self.key("cool")], [key + SEPARATOR + scope, repr(until)])
+            await self._script("COOL", keys, [key + SEPARATOR + scope, repr(until), strikes])
         except Unavailable:
             pass  # kept locally above
 
-    async def cooling(self, prefix: str, now: float) -> dict[tuple[str, str], float]:
+    async def cooling(self, prefix: str, now: float) -> dict[tuple[str, str], Cooled]:
+        keys = [self.key("cool"), self.key("strikes")]
         try:
-            flat = await self._script("COOLING", [self.key("cool")], [repr(now), prefix])
+            flat = await self._script("COOLING", keys, [repr(now), prefix])
         except Unavailable:
             return self.local.cooling_now(prefix, now)
-        found: dict[tuple[str, str], float] = {}
-        for member, end in zip(flat[::2], flat[1::2], strict=True):
+        found: dict[tuple[str, str], Cooled] = {}
+        for member, end, strikes in zip(flat[::3], flat[1::3], flat[2::3], strict=True):
             key, _, scope = member.partition(SEPARATOR)
-            found[(key, scope)] = float(end)
-            self.local.cool_now(key, scope, float(end))
+            found[(key, scope)] = cooled = Cooled(float(end), int(strikes))
+            self.local.cool_now(key, scope, *cooled)
         return found
 
     async def claim_probe(self, key: str, scope: str, ttl: float) -> bool:

@@ -199,24 +199,32 @@ end
 return 0
 """
 
-# KEYS: the cooldown set (member key SEP scope, score end). ARGV: member, until. Extend only.
+# KEYS: the cooldown set (member key SEP scope, score end), the strikes hash (member ->
+# strikes). ARGV: member, until, strikes. Extend only; the strikes are the most reported.
 COOL = """
+local strikes = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
+if tonumber(ARGV[3]) > strikes then redis.call('HSET', KEYS[2], ARGV[1], ARGV[3]) end
 local current = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if current and tonumber(current) >= tonumber(ARGV[2]) then return 0 end
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
 return 1
 """
 
-# KEYS: the cooldown set. ARGV: now, prefix. Drops what has ended; returns the rest under the
-# prefix as a flat list: member, end, member, end, ...
+# KEYS: the cooldown set, the strikes hash. ARGV: now, prefix. Drops what has ended (and its
+# strikes); returns the rest under the prefix as a flat list: member, end, strikes, ...
 COOLING = """
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+local ended = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if #ended > 0 then
+  for _, member in ipairs(ended) do redis.call('HDEL', KEYS[2], member) end
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+end
 local found = {}
 local all = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
 for j = 1, #all, 2 do
   if string.sub(all[j], 1, #ARGV[2]) == ARGV[2] then
     found[#found + 1] = all[j]
     found[#found + 1] = all[j + 1]
+    found[#found + 1] = redis.call('HGET', KEYS[2], all[j]) or '1'
   end
 end
 return found

@@ -38,8 +38,10 @@ The semantics, identical in both backends:
 - **Leases** (`lease`/`release`): at most `cap` live leases per key; a lease taken at `now`
   with `ttl` is live while `now < taken + ttl`, so a crashed instance's leases free
   themselves. Leasing again with a live `lease_id` renews it and succeeds.
-- **Cooldowns** (`cool`/`cooling`): extend only; `cooling(prefix, now)` lists every
-  (key, scope) whose key starts with `prefix` and whose end is after `now`.
+- **Cooldowns** (`cool`/`cooling`): extend only, each with its ladder's `strikes` (the
+  highest any instance has reported, so every instance escalates from the fleet's count);
+  `cooling(prefix, now)` lists every (key, scope) whose key starts with `prefix` and whose
+  end is after `now`, with its end and strikes.
 - **Probe claims** (`claim_probe`): the first claimer of (key, scope) wins for `ttl` seconds
   of the backend's clock; every other claim in that time, the winner's included, is refused.
 - **Heartbeats** (`heartbeat`): an instance is alive for `ttl` after its last heartbeat; the
@@ -49,7 +51,7 @@ The semantics, identical in both backends:
 from __future__ import annotations
 
 import math
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 import attrs
 
@@ -109,6 +111,13 @@ class Cap:
         return 1 if self.kind == "requests" else tokens
 
 
+class Cooled(NamedTuple):
+    """A shared cooldown: when it ends, and how many strikes up its ladder it is."""
+
+    until: float
+    strikes: int
+
+
 def _share(limit: int | None, instances: int) -> int | None:
     if limit is None or limit == 0:
         return limit
@@ -143,9 +152,9 @@ class SharedState(Protocol):
 
     async def release(self, key: str, lease_id: str) -> None: ...
 
-    async def cool(self, key: str, scope: str, until: float) -> None: ...
+    async def cool(self, key: str, scope: str, until: float, strikes: int = 1) -> None: ...
 
-    async def cooling(self, prefix: str, now: float) -> dict[tuple[str, str], float]: ...
+    async def cooling(self, prefix: str, now: float) -> dict[tuple[str, str], Cooled]: ...
 
     async def claim_probe(self, key: str, scope: str, ttl: float) -> bool: ...
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import attrs
 import trio
 
-from actors.state.shared import Cap, Window
+from actors.state.shared import Cap, Cooled, Window
 
 
 @attrs.frozen
@@ -53,10 +53,10 @@ class Solo:
     async def release(self, key: str, lease_id: str) -> None:
         await trio.lowlevel.checkpoint()
 
-    async def cool(self, key: str, scope: str, until: float) -> None:
+    async def cool(self, key: str, scope: str, until: float, strikes: int = 1) -> None:
         await trio.lowlevel.checkpoint()  # the pool that cooled the key is every pool of it
 
-    async def cooling(self, prefix: str, now: float) -> dict[tuple[str, str], float]:
+    async def cooling(self, prefix: str, now: float) -> dict[tuple[str, str], Cooled]:
         await trio.lowlevel.checkpoint()
         return {}  # no cooldown this instance's books do not already hold
 

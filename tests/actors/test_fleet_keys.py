@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 
+import pytest
 import trio
 
 from actors.fleet_keys import FleetKeys
@@ -96,7 +97,7 @@ async def test_an_exhausted_upstream_window_keeps_the_fleet_off_the_key() -> Non
     await tracker.handle(message, now=0.0)
     cooled = await shared.cooling("p/", time.time())
     assert list(cooled) == [("p/k#1", "m")]
-    assert 18.0 < cooled["p/k#1", "m"] - time.time() <= 20.0  # the requests window's reset
+    assert 18.0 < cooled["p/k#1", "m"].until - time.time() <= 20.0  # the window's reset
     await tracker.handle(Observe("k#1", "m2", (still,), None, None), now=0.0)
     assert ("p/k#1", "m2") not in await shared.cooling("p/", time.time())
 
@@ -139,3 +140,32 @@ async def test_what_one_instance_reads_of_the_upstreams_count_paces_the_fleet() 
     fresh = WindowState("requests", "requests", "minute", 100, 50, 30.0)
     await b.handle(Observe("k#1", "m", (fresh,), None, None), now=0.0)
     assert isinstance(await _admit(a), Reservation)
+
+
+async def test_a_keys_ladder_and_lockout_are_the_fleets() -> None:
+    """Instance a's key fails twice (10 s, then 30 s); b learns the cooldown at strike 2, so its
+    own next failure of the key rests it 60 s (the third rung), not 10 s (the first). Rate
+    limits on three models lock the key out on a, and b keeps off it for every model."""
+    shared = LocalState()
+    a, b = pools()
+    fleet_a, fleet_b = FleetKeys("p", shared), FleetKeys("p", shared)
+    limited = UpstreamFailure(FailureClass.RATE_LIMIT, "slow down", status=429)
+    for now in (0.0, 20.0):  # the first rests 10 s; at 20 the key is half-open, then fails
+        a.record_failure(0, "m", limited, now)
+        await fleet_a.share_cooldown(a, 0, "m", limited, now)
+    await fleet_b.impose_cooldowns(b, 20.0)
+    assert b.cooling_until(0, "m", 20.0) == pytest.approx(50.0, abs=0.5)  # a's rung 2: 30 s
+    b.record_failure(0, "m", limited, 60.0)  # after it ended, b's own failure of the key
+    assert b.cooling_until(0, "m", 60.0) == 120.0  # the third rung: 60 s
+    await fleet_b.share_cooldown(b, 0, "m", limited, 60.0)
+    cooled = await shared.cooling("p/", time.time())
+    assert cooled["p/k#1", "m"].strikes == 3
+
+    for model in ("x", "y", "z"):  # three models limited within the lockout window
+        a.record_failure(1, model, limited, 100.0)
+        await fleet_a.share_cooldown(a, 1, model, limited, 100.0)
+    assert a.cooling_until(1, "other", 100.0) == 700.0  # locked out for 600 s
+    await fleet_b.impose_cooldowns(b, 100.0)
+    until = b.cooling_until(1, "other", 100.0)
+    assert until is not None and 699.0 < until <= 700.0
+    assert b.view().cooling(100.0)[-1][4] == "lockout"  # as a lockout, not an auth failure

@@ -184,18 +184,22 @@ async def test_leases_are_capped_renewable_released_and_expire(backend: Backend)
 
 async def test_cooldowns_only_extend_and_list_by_prefix(backend: Backend) -> None:
     state = backend.state
-    await state.cool("groq/k1", "m1", 1100.0)
-    await state.cool("groq/k1", "m1", 1050.0)  # shorter: ignored
+    await state.cool("groq/k1", "m1", 1100.0, strikes=3)
+    await state.cool("groq/k1", "m1", 1050.0, strikes=2)  # shorter and lower: ignored
     await state.cool("groq/k2", "", 1200.0)
     await state.cool("openai/k1", "m", 1300.5)
     assert await state.cooling("groq/", 1000.0) == {
-        ("groq/k1", "m1"): 1100.0,
-        ("groq/k2", ""): 1200.0,
+        ("groq/k1", "m1"): (1100.0, 3),
+        ("groq/k2", ""): (1200.0, 1),
     }
-    await state.cool("groq/k1", "m1", 1150.0)  # longer: extends
-    assert await state.cooling("groq/k1", 1100.0) == {("groq/k1", "m1"): 1150.0}
-    assert await state.cooling("groq/", 1150.0) == {("groq/k2", ""): 1200.0}  # ends at 1150
-    assert await state.cooling("", 1250.0) == {("openai/k1", "m"): 1300.5}
+    await state.cool("groq/k1", "m1", 1150.0)  # longer: extends, the ladder stays at 3
+    assert await state.cooling("groq/k1", 1100.0) == {("groq/k1", "m1"): (1150.0, 3)}
+    await state.cool("groq/k1", "m1", 1120.0, strikes=4)  # higher: the ladder climbs
+    assert await state.cooling("groq/k1", 1100.0) == {("groq/k1", "m1"): (1150.0, 4)}
+    assert await state.cooling("groq/", 1150.0) == {("groq/k2", ""): (1200.0, 1)}  # ended
+    await state.cool("groq/k1", "m1", 1160.0)  # a new cooldown: the ended one's ladder went
+    assert await state.cooling("groq/k1", 1150.0) == {("groq/k1", "m1"): (1160.0, 1)}
+    assert await state.cooling("", 1250.0) == {("openai/k1", "m"): (1300.5, 1)}
     assert await state.cooling("mistral/", 1000.0) == {}
     with pytest.raises(ValueError, match="separator"):
         await state.cool("groq/k1\x1fx", "m", 2000.0)

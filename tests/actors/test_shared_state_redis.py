@@ -78,6 +78,7 @@ async def test_keys_live_under_the_cluster_and_name_no_secret() -> None:
         "baton:c1:log:86400:groq/k1/m",
         "baton:c1:probe:groq/k1\x1fm",
         "baton:c1:seq:groq/k1/m",
+        "baton:c1:strikes",
         "baton:c1:sum:60:groq/k1/m",
         "baton:c1:sum:86400:groq/k1/m",
     ]
@@ -115,7 +116,7 @@ async def test_redis_down_means_local_answers_with_divided_limits_then_redis_aga
                     assert await state.lease("k", 4, "second", 30.0, 1000.0)  # share: 2
                     assert not await state.lease("k", 4, "third", 30.0, 1000.0)
                     await state.release("k", "held")
-                    assert await state.cooling("", 1000.0) == {("k", "m"): 1500.0}
+                    assert await state.cooling("", 1000.0) == {("k", "m"): (1500.0, 1)}
                     assert await state.claim_probe("k", "m", 30.0)
                     assert await state.heartbeat("a", 60.0) == 1
                     await state.settle("s", 5, 1005.0)
