@@ -88,3 +88,21 @@ async def test_a_requester_that_gives_up_does_not_leak_its_key(
         with trio.fail_after(1):
             assert isinstance(await pool.lease("m"), KeyLease)
         nursery.cancel_scope.cancel()
+
+
+async def test_a_lease_in_a_cancelled_scope_raises_and_takes_no_key() -> None:
+    # one key that serves one call at a time: had the cancelled request been handed the key,
+    # the next lease would wait for it for ever
+    pool = CredentialPool(KeyPool(KEYS[:1], max_concurrent=1))
+    handed: list[KeyLease | NoKey] = []
+    async with trio.open_nursery() as nursery:
+        await nursery.start(pool.run)
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            handed.append(await pool.lease("m"))
+        assert scope.cancelled_caught and handed == []
+        await trio.testing.wait_all_tasks_blocked()
+        with trio.fail_after(1):
+            lease = await pool.lease("m")
+        assert isinstance(lease, KeyLease) and lease.credential.alias == "a"
+        nursery.cancel_scope.cancel()
