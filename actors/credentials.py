@@ -18,8 +18,9 @@ Overload and failure: `lease` waits for room in the inbox under the caller's dea
 `release` is never dropped (it waits, shielded, if the inbox is full: a lost release would hold
 a key forever). If the pool's task dies, the requests it holds are answered by closing their
 reply channels: their walks skip this provider as failed (`ActorUnavailable`). So are the ones
-whose `Admit` the tracker drops or does not answer within `TRACKER_PATIENCE`. The `KeyPool`
-lives on the actor object, so a restarted pool keeps every cooldown and key in flight.
+whose `Admit` the tracker drops, or leaves waiting while it handles nothing for
+`TRACKER_PATIENCE` (a tracker that a busy event loop schedules late is waited for). The
+`KeyPool` lives on the actor object, so a restarted pool keeps every cooldown and key in flight.
 
 The pool also keeps to the fleet's cooldowns and key slots (`actors.fleet_keys`, through its
 `SharedState`, which for a gateway of one process is `Solo`): it reads the fleet's cooldowns
@@ -49,7 +50,7 @@ from protocols.ratelimit_headers import WindowState
 from protocols.usage import Usage
 
 INBOX_SIZE = 1024
-TRACKER_PATIENCE = 1.0  # seconds an Admit may take before the tracker counts as failed
+TRACKER_PATIENCE = 1.0  # seconds the tracker may handle nothing before it counts as failed
 FLEET_PATIENCE = 1.0  # seconds giving a fleet slot back may take (the shared state's own bound)
 
 
@@ -185,7 +186,10 @@ class CredentialPool:
                     found = None
                     if not self._waiting:
                         request = Lease(message.model, frozenset(), None)
-                        tried = await self._try(request, trio.current_time())
+                        try:
+                            tried = await self._try(request, trio.current_time())
+                        except ActorUnavailable:  # its tracker failed: no key, as for a lease
+                            tried = None
                         found = tried if isinstance(tried, KeyLease) else None
                     if not answer(message.reply, found) and found is not None:
                         await self._give_back(found.index)
@@ -297,11 +301,13 @@ class CredentialPool:
 
     async def _admit(self, alias: str, request: Lease) -> Reservation | WaitUntil | Skip:
         assert self.tracker is not None
-        with trio.move_on_after(TRACKER_PATIENCE):
-            return await self.tracker.admit(
-                alias, request.model, request.tokens, deadline=request.deadline
-            )
-        raise ActorUnavailable("the rate-limit tracker did not answer in time")
+        return await self.tracker.admit(
+            alias,
+            request.model,
+            request.tokens,
+            deadline=request.deadline,
+            patience=TRACKER_PATIENCE,
+        )
 
     async def _answer(self, request: Lease, reply: KeyLease | NoKey) -> None:
         assert request.reply is not None, "only queued requests are answered by message"

@@ -36,7 +36,7 @@ import trio
 from actors.messages import Admit, Observe, Settle, TrackerMessage
 from actors.ratelimit_book import Go, RateLimitBook, Reservation, Skip, WaitUntil
 from actors.state import Cap, SharedState, Solo
-from actors.supervision import answer, ask, drop, tell
+from actors.supervision import answer, ask, ask_patiently, drop, tell
 from protocols.ratelimit_headers import WindowState
 
 INBOX_SIZE = 4096
@@ -71,6 +71,7 @@ class RateLimitTracker:
     provider: str = ""
     view: BookView = attrs.field(factory=BookView)
     dropped: int = attrs.field(init=False, default=0)  # notifications lost to a full inbox
+    handled: int = attrs.field(init=False, default=0)  # messages handled: its sign of life
     _send: trio.MemorySendChannel[TrackerMessage] = attrs.field(init=False, repr=False)
     _inbox: trio.MemoryReceiveChannel[TrackerMessage] = attrs.field(init=False, repr=False)
 
@@ -84,12 +85,23 @@ class RateLimitTracker:
     # -- the requester's side: messages only ----------------------------------------------
 
     async def admit(
-        self, key: str, model: str, tokens: int, *, deadline: float = math.inf
+        self,
+        key: str,
+        model: str,
+        tokens: int,
+        *,
+        deadline: float = math.inf,
+        patience: float | None = None,
     ) -> Reservation | WaitUntil | Skip:
         """Count one request of `key` to `model` now if every window has room (its
         `Reservation`), else when there will be (`WaitUntil` before `deadline`, or `Skip`).
-        Raises `ActorUnavailable` if the tracker dropped the request."""
-        answer_ = await ask(self._send, lambda reply: Admit(key, model, tokens, deadline, reply))
+        Raises `ActorUnavailable` if the tracker dropped the request, or (with `patience`)
+        handled nothing for that long while it waited."""
+        message = lambda reply: Admit(key, model, tokens, deadline, reply)  # noqa: E731
+        if patience is None:
+            answer_ = await ask(self._send, message)
+        else:
+            answer_ = await ask_patiently(self._send, message, patience, lambda: self.handled)
         assert isinstance(answer_, Reservation | WaitUntil | Skip), answer_
         return answer_
 
@@ -122,6 +134,7 @@ class RateLimitTracker:
                 message = await self._inbox.receive()
             now = trio.current_time()
             while message is not None:  # the whole batch, then at most one publish
+                self.handled += 1
                 try:
                     await self.handle(message, now)
                 except BaseException:

@@ -120,6 +120,43 @@ async def ask(send: trio.MemorySendChannel[M], message_for: Callable[[Any], M]) 
             raise ActorUnavailable("the actor dropped the request") from exc
 
 
+async def ask_patiently(
+    send: trio.MemorySendChannel[M],
+    message_for: Callable[[Any], M],
+    patience: float,
+    progress: Callable[[], int],
+) -> Any:
+    """`ask`, but give up (`ActorUnavailable`) once the actor has handled nothing for
+    `patience` seconds while this request waited: `progress()` counts what it has handled.
+    An actor that is busy, or that a busy event loop schedules late, is waited for; one that
+    is stuck is not. (A fixed patience failed healthy calls while thousands of streams
+    opened at once kept the loop busy for longer than it.)"""
+    reply_send, reply_receive = trio.open_memory_channel[Any](1)
+    sent = False
+    with reply_receive:
+        try:
+            message = message_for(reply_send)
+            while True:
+                seen = progress()
+                with trio.move_on_after(patience):
+                    if not sent:
+                        try:
+                            await send.send(message)
+                        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                            raise ActorUnavailable("the actor has stopped") from exc
+                        sent = True
+                    try:
+                        return await reply_receive.receive()
+                    except trio.EndOfChannel as exc:
+                        raise ActorUnavailable("the actor dropped the request") from exc
+                if progress() == seen:
+                    raise ActorUnavailable(f"the actor handled nothing for {patience:g} s")
+        except BaseException:
+            if not sent:  # the message never reached the actor: nothing else holds the reply
+                reply_send.close()
+            raise
+
+
 def tell(send: trio.MemorySendChannel[M], message: M) -> bool:
     """Send a notification without waiting; False if it was dropped (inbox full or closed)."""
     try:
