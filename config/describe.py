@@ -50,7 +50,8 @@ def _server(config: Config) -> str:
     return (
         f"server: {access}; request bodies up to {server.max_body_bytes} bytes;"
         f" up to {server.max_connections} connections per worker; request heads within"
-        f" {server.header_timeout:g}s, bodies within {server.body_timeout:g}s"
+        f" {server.header_timeout:g}s, bodies within {server.body_timeout:g}s; idle connections"
+        f" kept {server.keepalive_timeout:g}s; a reply write may take {server.write_timeout:g}s"
     )
 
 

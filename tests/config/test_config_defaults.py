@@ -187,3 +187,11 @@ def test_anthropic_speaks_messages_unless_told_otherwise(tmp_path: Path) -> None
 def test_anthropic_can_be_asked_for_its_openai_compatible_endpoint(tmp_path: Path) -> None:
     (tmp_path / "baton.yaml").write_text("providers:\n  anthropic: {keys: [a], kind: openai}\n")
     assert load(None, env={}, cwd=tmp_path).config.providers["anthropic"].kind == "openai"
+
+
+def test_baton_check_says_the_connection_timeouts() -> None:
+    from config import describe, load_text
+
+    text = "server: {keepalive_timeout: 30, write_timeout: 15}\nproviders: {}\n"
+    described = describe(load_text(text, env={}))
+    assert "idle connections kept 30s; a reply write may take 15s" in described
