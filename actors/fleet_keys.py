@@ -81,7 +81,7 @@ class FleetKeys:
         for cause, cooldown in pool.cooldowns_of(index, model):
             if cooldown.until <= now:
                 continue  # half-open, not cooling
-            scope = model if cause is None else WHOLE_KEY_SCOPES[cause]
+            scope = model if cause is None else WHOLE_KEY_SCOPES.get(cause, "*")
             until = wall + (cooldown.until - now)
             await self.shared.cool(self.key(pool, index), scope, until, cooldown.strikes)
 

@@ -41,6 +41,9 @@ from protocols.ratelimit_headers import WindowState
 
 INBOX_SIZE = 4096
 PUBLISH_EVERY = 0.5
+# the longest reset an upstream's headers may set for the whole fleet (a day's window and some):
+# a longer one is not a rate window but a broken or hostile header, kept to this instance's book
+FLEET_LONGEST_RESET = 2 * 86_400.0
 
 
 @attrs.frozen
@@ -183,7 +186,11 @@ class RateLimitTracker:
         """The upstream said this key has nothing left in a window until its reset: the
         fleet stays off the key for the model until then (as a shared cooldown, which every
         instance's credential pool imposes), not only the instance that read the headers."""
-        resets = [w.reset for w in message.windows if w.remaining == 0 and w.reset]
+        resets = [
+            w.reset
+            for w in message.windows
+            if w.remaining == 0 and w.reset and w.reset <= FLEET_LONGEST_RESET
+        ]
         if resets:
             key = f"{self.provider}/{message.key}"
             await self.shared.cool(key, message.model, wall_time.time() + max(resets))
@@ -197,7 +204,9 @@ class RateLimitTracker:
         caps = tuple(
             Cap(w.window, w.kind, w.remaining, wall + w.reset, seen)
             for w in message.windows
-            if w.remaining is not None and w.reset is not None and w.reset > 0
+            if w.remaining is not None
+            and w.reset is not None
+            and 0 < w.reset <= FLEET_LONGEST_RESET
         )
         if caps:
             scope = self.book.fleet_scope(message.key, message.model)

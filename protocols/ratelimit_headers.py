@@ -142,8 +142,8 @@ def parse_duration(value: str) -> float | None:
             return None
         total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
         position = match.end()
-    if position == 0 or position != len(value):
-        return None
+    if position == 0 or position != len(value) or total in (float("inf"), float("-inf")):
+        return None  # not a duration, or one past a float (hundreds of digits)
     return total
 
 

@@ -182,7 +182,7 @@ class LocalState:
     def cool_now(self, key: str, scope: str, until: float, strikes: int = 1) -> None:
         check_name(key, scope)
         current = self.cooldowns.get((key, scope))
-        if current is not None:
+        if current is not None and current.until > self.clock():  # an ended one starts over
             until, strikes = max(until, current.until), max(strikes, current.strikes)
         self.cooldowns[(key, scope)] = Cooled(until, strikes)
 

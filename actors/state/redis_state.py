@@ -47,6 +47,7 @@ from actors.state.local import LocalState
 from actors.state.shared import SEPARATOR, Cap, Cooled, Window, check_name
 
 PASSWORD_ENV = "BATON_REDIS_PASSWORD"  # read when the URL carries no password
+LONGEST_CAP = 7 * 86_400.0  # seconds a cap's hash may live in Redis, whatever it says
 MAX_OWED = 10_000  # slot releases kept for Redis's return; past it the lease TTL frees them
 T = TypeVar("T")
 
@@ -249,11 +250,12 @@ class RedisState:
         return max(waits)
 
     async def observe(self, scope: str, caps: tuple[Cap, ...]) -> None:
+        caps = tuple(c for c in caps if math.isfinite(c.until) and math.isfinite(c.seen))
         self.local.observe_now(scope, caps)  # what this instance would go by without Redis
         if not caps:
             await trio.lowlevel.checkpoint()
             return
-        lives = max(cap.until for cap in caps) - self.clock()
+        lives = min(max(cap.until for cap in caps) - self.clock(), LONGEST_CAP)
         args: list[str | int] = [max(_ms(lives), 1000)]
         for cap in caps:
             check_name(cap.name)
@@ -315,7 +317,13 @@ class RedisState:
         self.local.cool_now(key, scope, until, strikes)  # checks the names
         keys = [self.key("cool"), self.key("strikes")]
         try:
-            await self._script("COOL", keys, [key + SEPARATOR + scope, repr(until), strikes])
+            args: list[str | int] = [
+                key + SEPARATOR + scope,
+                repr(until),
+                strikes,
+                repr(self.clock()),
+            ]
+            await self._script("COOL", keys, args)
         except Unavailable:
             pass  # kept locally above
 

@@ -172,6 +172,11 @@ return 1
 # Records `tokens` without a request in every existing window (a positive settle).
 SETTLE = """
 local member = ARGV[1] .. '|' .. redis.call('INCR', KEYS[1]) .. ':0:' .. ARGV[2]
+local longest = 0
+for i = 3, #ARGV do longest = math.max(longest, tonumber(ARGV[i])) end
+if longest > 0 and redis.call('PTTL', KEYS[1]) < longest then
+  redis.call('PEXPIRE', KEYS[1], longest)  -- an expired seq comes back: it must go again
+end
 for i = 1, (#KEYS - 1) / 2 do
   local log, sum = KEYS[2 * i], KEYS[2 * i + 1]
   if redis.call('EXISTS', log) == 1 and redis.call('EXISTS', sum) == 1 then
@@ -200,11 +205,16 @@ return 0
 """
 
 # KEYS: the cooldown set (member key SEP scope, score end), the strikes hash (member ->
-# strikes). ARGV: member, until, strikes. Extend only; the strikes are the most reported.
+# strikes). ARGV: member, until, strikes, now. Extend only; the strikes are the most reported
+# while the cooldown lasts; one that has ended (by `now`) is replaced, ladder and all.
 COOL = """
+local current = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if current and tonumber(current) <= tonumber(ARGV[4]) then
+  current = nil
+  redis.call('HDEL', KEYS[2], ARGV[1])
+end
 local strikes = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
 if tonumber(ARGV[3]) > strikes then redis.call('HSET', KEYS[2], ARGV[1], ARGV[3]) end
-local current = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if current and tonumber(current) >= tonumber(ARGV[2]) then return 0 end
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
 return 1

@@ -169,3 +169,18 @@ async def test_a_keys_ladder_and_lockout_are_the_fleets() -> None:
     until = b.cooling_until(1, "other", 100.0)
     assert until is not None and 699.0 < until <= 700.0
     assert b.view().cooling(100.0)[-1][4] == "lockout"  # as a lockout, not an auth failure
+
+
+async def test_a_reset_past_two_days_stays_with_the_instance_that_read_it() -> None:
+    """A header saying a window resets in years is broken or hostile: the fleet is not told
+    (no shared cap, no shared cooldown); the reading instance's own book still holds it."""
+    shared = LocalState()
+    tracker = RateLimitTracker(RateLimitBook(), ("k#1",), shared, "p")
+    absurd = (
+        WindowState("requests", "requests", "minute", 100, 0, 1e9),
+        WindowState("tokens", "tokens", "minute", 100, 5, 1e9),
+    )
+    await tracker.handle(Observe("k#1", "m", absurd, None, None), now=0.0)
+    assert await shared.cooling("p/", time.time()) == {}
+    assert shared.caps == {}
+    assert isinstance(await _admit(tracker, deadline=5.0), Skip)  # its own book holds it

@@ -205,6 +205,16 @@ async def test_cooldowns_only_extend_and_list_by_prefix(backend: Backend) -> Non
         await state.cool("groq/k1\x1fx", "m", 2000.0)
 
 
+async def test_a_cooldown_that_has_ended_starts_a_new_ladder(backend: Backend) -> None:
+    state, clock = backend.state, backend.clock
+    await state.cool("p/k", "m", 1100.0, strikes=4)
+    clock.now = 2000.0  # it ended at 1100, and nobody has listed cooldowns since
+    await state.cool("p/k", "m", 2010.0)  # the key's first failure in a long while
+    assert await state.cooling("p/", 2001.0) == {("p/k", "m"): (2010.0, 1)}
+    await state.cool("p/k", "m", 2005.0, strikes=2)  # while it lasts: the ladder climbs
+    assert await state.cooling("p/", 2001.0) == {("p/k", "m"): (2010.0, 2)}
+
+
 async def test_the_first_probe_claim_wins_until_its_ttl(backend: Backend) -> None:
     state, clock = backend.state, backend.clock
     assert await state.claim_probe("groq/k1", "m", 10.0)

@@ -3,12 +3,15 @@ and the degraded mode (Redis killed, or silent, then back)."""
 
 from __future__ import annotations
 
+import math
+import time
+
 import coredis
 import pytest
 import trio
 from loguru import logger
 
-from actors.state import Window
+from actors.state import Cap, Window
 from actors.state.redis_state import RedisState
 from tests.redis_server import redis_server
 
@@ -190,3 +193,29 @@ async def test_a_stopping_instance_gives_its_slots_back() -> None:
             async with client:
                 assert await client.zrange("baton:stop:lease:p/k", 0, -1) == ()
                 assert await client.zrange("baton:stop:lease:p/j", 0, -1) == ()
+
+
+async def test_a_reset_past_reason_neither_raises_nor_takes_redis_down() -> None:
+    """Caps from a broken or hostile upstream header: infinite or absurdly far resets."""
+    with trio.fail_after(20):
+        async with redis_server() as server:
+            async with RedisState.from_url(server.url, cluster="c") as state:
+                now = time.time()
+                await state.observe("s", (Cap("requests", "requests", 0, math.inf, now),))
+                await state.observe("s", (Cap("tokens", "tokens", 0, now + 1e17, now),))
+                assert state.up, state.last_error
+                assert await state.take("s", (), 10, now + 1) == pytest.approx(1e17, rel=1e-6)
+
+
+async def test_a_settle_after_its_windows_expired_leaves_no_key_for_ever() -> None:
+    with trio.fail_after(20):
+        async with redis_server() as server:
+            async with RedisState.from_url(server.url, cluster="c") as state:
+                now = time.time()
+                assert await state.take("s", (Window(0.5, max_tokens=100),), 10, now) is None
+                await trio.sleep(1.8)  # the window's keys, and the scope's seq, expire
+                await state.settle("s", 5, time.time())
+                assert state.up, state.last_error
+            async with coredis.Redis.from_url(server.url, decode_responses=True) as raw:
+                for key in await raw.keys("*"):
+                    assert await raw.pttl(key) > 0, key  # every key goes by itself

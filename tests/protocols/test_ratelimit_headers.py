@@ -19,6 +19,7 @@ NOW = 1_700_000_000.0
         ("1x", None),
         ("s", None),
         ("1s2", None),
+        ("9" * 400 + "s", None),  # past a float: not a duration, never an infinite wait
     ],
 )
 def test_go_durations(text: str, seconds: float | None) -> None:
