@@ -40,9 +40,11 @@ class RedisServer:
     directory: Path
     process: trio.Process | None = None
 
+    host = "127.0.0.1"
+
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return f"redis://{self.host}:{self.port}/0"
 
     @property
     def pid(self) -> int | None:

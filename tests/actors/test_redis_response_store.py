@@ -15,7 +15,8 @@ from loguru import logger
 
 from actors.store import ItemPage, ResponseStore, ResponseStoreLike, StoredResponse, StoreError
 from actors.store.redis_responses import RedisResponseStore
-from tests.redis_store_server import RedisStoreServer, redis_store_server
+from tests.actors.test_response_store import ids, message, response
+from tests.redis_server import RedisServer, redis_server
 
 KINDS = ["sqlite", "redis"]
 # coredis 6.9 leaves a connection's anyio memory streams unclosed when its connect fails
@@ -46,7 +47,7 @@ async def serving(store: ResponseStoreLike) -> AsyncIterator[None]:
         nursery.cancel_scope.cancel()
 
 
-def redis_store(server: RedisStoreServer, **options: Any) -> RedisResponseStore:
+def redis_store(server: RedisServer, **options: Any) -> RedisResponseStore:
     store = RedisResponseStore.from_url(server.url, **{"cluster": "test", **options})
     store.wall_clock = wall_clock
     return store
@@ -60,7 +61,7 @@ async def running(kind: str) -> AsyncIterator[ResponseStoreLike]:
         async with serving(store):
             yield store
         return
-    async with redis_store_server() as server:
+    async with redis_server() as server:
         store = RedisResponseStore.from_url(server.url, cluster="test")
         store.wall_clock = wall_clock
         async with serving(store):
@@ -75,19 +76,6 @@ def logged(level: str = "WARNING") -> Iterator[list[str]]:
         yield lines
     finally:
         logger.remove(sink)
-
-
-def response(response_id: str, *output: dict[str, Any]) -> dict[str, Any]:
-    return {"id": response_id, "object": "response", "status": "completed", "output": [*output]}
-
-
-def message(item_id: str | None, text: str = "hi") -> dict[str, Any]:
-    item = {"type": "message", "role": "user", "content": text}
-    return item if item_id is None else {"id": item_id, **item}
-
-
-def ids(page: ItemPage) -> list[str | None]:
-    return [item.get("id") for item in page.items]
 
 
 # ---- the battery: both stores ----------------------------------------------------------------
@@ -236,7 +224,7 @@ async def test_a_bad_request_fails_alone(kind: str) -> None:
 # ---- Redis only ------------------------------------------------------------------------------
 
 
-async def keys_and_ttls(server: RedisStoreServer) -> dict[str, int]:
+async def keys_and_ttls(server: RedisServer) -> dict[str, int]:
     client = coredis.Redis(host=server.host, port=server.port, decode_responses=True)
     async with client:
         return {key: await client.pttl(key) async for key in client.scan_iter("baton:*")}
@@ -244,7 +232,7 @@ async def keys_and_ttls(server: RedisStoreServer) -> dict[str, int]:
 
 async def test_the_keys_are_as_documented_and_every_one_expires() -> None:
     with trio.fail_after(10):
-        async with redis_store_server() as server:
+        async with redis_server() as server:
             store = redis_store(server, ttl=3600.0)
             async with serving(store):
                 await store.put(response("r1", message("o1")), [message("i1"), message(None)])
@@ -260,7 +248,7 @@ async def test_the_keys_are_as_documented_and_every_one_expires() -> None:
 
 async def test_a_response_expires_after_its_ttl() -> None:
     with trio.fail_after(10):
-        async with redis_store_server() as server:
+        async with redis_server() as server:
             store = redis_store(server, ttl=0.3)
             async with serving(store):
                 await store.put(response("r1", message("o1")), [message("i1")])
@@ -275,7 +263,7 @@ async def test_a_response_expires_after_its_ttl() -> None:
 async def test_a_response_over_the_size_bound_is_not_stored() -> None:
     big = [{"id": "i", "text": "x" * 1000}]
     with trio.fail_after(10):
-        async with redis_store_server() as server:
+        async with redis_server() as server:
             store = redis_store(server, max_bytes=1000)
             async with serving(store):
                 with logged() as warnings:
@@ -290,7 +278,7 @@ async def test_a_response_over_the_size_bound_is_not_stored() -> None:
 
 async def test_instances_on_one_redis_share_their_responses() -> None:
     with trio.fail_after(10):
-        async with redis_store_server() as server:
+        async with redis_server() as server:
             a, b, other = (
                 redis_store(server),
                 redis_store(server),
@@ -316,7 +304,7 @@ async def test_instances_on_one_redis_share_their_responses() -> None:
 
 async def test_redis_down_answers_as_empty_and_drops_puts_with_one_warning() -> None:
     with trio.fail_after(20):
-        async with redis_store_server() as server:
+        async with redis_server() as server:
             store = redis_store(server, timeout=1.0, retry_every=0.2)
             async with serving(store):
                 await store.put(response("r1", message("o1")), [message("i1")])
@@ -346,7 +334,7 @@ async def test_redis_down_answers_as_empty_and_drops_puts_with_one_warning() -> 
 
 async def test_the_store_starts_while_redis_is_down() -> None:
     with trio.fail_after(20):
-        async with redis_store_server() as server:
+        async with redis_server() as server:
             await server.stop()
             store = redis_store(server, timeout=1.0, retry_every=0.0)
             async with serving(store):
@@ -358,7 +346,7 @@ async def test_the_store_starts_while_redis_is_down() -> None:
 
 async def test_a_stopped_store_answers_as_empty_instead_of_raising() -> None:
     with trio.fail_after(10):
-        async with redis_store_server() as server:
+        async with redis_server() as server:
             store = redis_store(server)
             async with serving(store):
                 await store.put(response("r1"), [])
@@ -371,7 +359,7 @@ async def test_a_stopped_store_answers_as_empty_instead_of_raising() -> None:
 
 async def test_find_item_falls_back_past_an_expired_response() -> None:
     with trio.fail_after(10):
-        async with redis_store_server() as server:
+        async with redis_server() as server:
             lasting, brief = redis_store(server, ttl=60.0), redis_store(server, ttl=0.3)
             async with serving(lasting), serving(brief):
                 await lasting.put(response("old"), [message("m", "old")])
