@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import coredis
 import pytest
@@ -18,6 +20,18 @@ from tests.redis_server import redis_server
 MINUTE = (Window(60, max_requests=60),)
 
 
+@asynccontextmanager
+async def two_instances() -> AsyncIterator[tuple[RedisState, RedisState, trio.Nursery]]:
+    """Two instances of one cluster on a fresh Redis, and a nursery to race them in."""
+    async with redis_server() as server:
+        async with (
+            RedisState.from_url(server.url, cluster="race", timeout=5) as one,
+            RedisState.from_url(server.url, cluster="race", timeout=5) as two,
+            trio.open_nursery() as nursery,
+        ):
+            yield one, two, nursery
+
+
 async def test_two_instances_hammering_one_window_never_exceed_it() -> None:
     granted = 0
 
@@ -29,16 +43,11 @@ async def test_two_instances_hammering_one_window_never_exceed_it() -> None:
                 granted += 1
 
     with trio.fail_after(20):
-        async with redis_server() as server:
-            async with (
-                RedisState.from_url(server.url, cluster="race", timeout=5) as one,
-                RedisState.from_url(server.url, cluster="race", timeout=5) as two,
-                trio.open_nursery() as nursery,
-            ):
-                for worker in range(10):
-                    nursery.start_soon(hammer, one, worker)
-                    nursery.start_soon(hammer, two, worker)
-            assert one.up and two.up
+        async with two_instances() as (one, two, nursery):
+            for worker in range(10):
+                nursery.start_soon(hammer, one, worker)
+                nursery.start_soon(hammer, two, worker)
+        assert one.up and two.up
     assert granted == 60  # of 240 attempts
 
 
@@ -50,15 +59,10 @@ async def test_two_instances_racing_for_leases_share_the_cap() -> None:
             won.append(lease_id)
 
     with trio.fail_after(20):
-        async with redis_server() as server:
-            async with (
-                RedisState.from_url(server.url, cluster="race", timeout=5) as one,
-                RedisState.from_url(server.url, cluster="race", timeout=5) as two,
-                trio.open_nursery() as nursery,
-            ):
-                for n in range(20):
-                    nursery.start_soon(grab, one, f"one-{n}")
-                    nursery.start_soon(grab, two, f"two-{n}")
+        async with two_instances() as (one, two, nursery):
+            for n in range(20):
+                nursery.start_soon(grab, one, f"one-{n}")
+                nursery.start_soon(grab, two, f"two-{n}")
     assert len(won) == 5
 
 
