@@ -51,7 +51,6 @@ from protocols.usage import Usage
 
 INBOX_SIZE = 1024
 TRACKER_PATIENCE = 1.0  # seconds the tracker may handle nothing before it counts as failed
-FLEET_PATIENCE = 1.0  # seconds giving a fleet slot back may take (the shared state's own bound)
 
 
 @attrs.frozen
@@ -211,11 +210,9 @@ class CredentialPool:
             )
 
     async def _give_back(self, index: int) -> None:
-        """Key `index` is back: here, and its fleet slot (shielded: a cancelled lease must
-        not hold a slot of the fleet until its TTL)."""
+        """Key `index` is back: here, and its fleet slot (`FleetKeys.give_slot`)."""
         self.pool.release(index)
-        with trio.move_on_after(FLEET_PATIENCE, shield=True):
-            await self.fleet.give_slot(self.pool, index)
+        await self.fleet.give_slot(self.pool, index)
 
     async def _serve_waiting(self) -> None:
         still_waiting: deque[Lease] = deque()

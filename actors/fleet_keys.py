@@ -28,12 +28,14 @@ import uuid
 from collections import defaultdict
 
 import attrs
+import trio
 
 from actors.keypool import AUTH, LOCKOUT, KeyPool
 from actors.state import SharedState, Solo
 from protocols.failures import UpstreamFailure
 
 LEASE_TTL = 900.0  # seconds a shared slot lives if its instance dies (longer than any call)
+SLOT_PATIENCE = 1.0  # seconds giving a fleet slot back may take (the shared state's own bound)
 FLEET_POLL = 0.05  # seconds between looks when the fleet's slots are all taken
 # the shared scopes of a whole key's cooldown, by its cause (a model is never named so)
 WHOLE_KEY_SCOPES = {AUTH: "*", LOCKOUT: "*lockout"}
@@ -58,6 +60,8 @@ class FleetKeys:
         """Bring the fleet's cooldowns of this provider's keys into `pool` (monotonic `now`)."""
         wall = time.time()
         cooled = await self.shared.cooling(f"{self.provider}/", wall)
+        if not cooled:
+            return
         index_of = {f"{self.provider}/{key.alias}": index for index, key in enumerate(pool.keys)}
         for (key, scope), (until, strikes) in cooled.items():
             index = index_of.get(key)
@@ -112,7 +116,9 @@ class FleetKeys:
         return True
 
     async def give_slot(self, pool: KeyPool, index: int) -> None:
-        """A lease of key `index` ended here: free one of the slots it took."""
+        """A lease of key `index` ended here: free one of the slots it took (shielded: a
+        cancelled lease must not hold a slot of the fleet until its TTL)."""
         slots = self._slots.get(index)
         if slots:
-            await self.shared.release(self.key(pool, index), slots.pop())
+            with trio.move_on_after(SLOT_PATIENCE, shield=True):
+                await self.shared.release(self.key(pool, index), slots.pop())
